@@ -1,0 +1,213 @@
+/**
+ * A pipeline: an ordered list of stage names (outermost, application side, first), resolved
+ * against a registry or loaded from plugin modules, checked by kind, and instantiated per session.
+ *
+ * ```jsonc
+ * // what kcptun's flags expand to on the client
+ * ["tcp", "smux", "snappy", "kcp", "fec", "crypt", "udp"]
+ * ```
+ *
+ * Kinds fix the slots: the app boundary, then smux, then stream stages, then KCP, then packet
+ * stages, then the transport. Within a kind any order is allowed; only the default order is
+ * wire-compatible with Go kcptun.
+ *
+ * @module
+ */
+
+import { PacketChain } from "./chain.ts";
+import { cwdUrl, isModuleSpecifier, loadPlugin, type StageRegistry } from "./registry.ts";
+import {
+  type BoundaryRole,
+  type BoundaryStageDefinition,
+  type PacketStageDefinition,
+  type StageContext,
+  type StageDefinition,
+  StageError,
+  type StageOptions,
+  type StreamStage,
+  type StreamStageDefinition,
+} from "./stage.ts";
+
+/** One entry of a pipeline list: a stage name or module path, optionally with options. */
+export type PipelineEntry = string | { stage: string; options?: StageOptions };
+
+/** A pipeline as configured. */
+export interface PipelineSpec {
+  /** Stage names or module paths, application side first. */
+  stages: readonly PipelineEntry[];
+  /** Options per stage name; an entry's own `options` are applied over these. */
+  options?: Readonly<Record<string, StageOptions>>;
+}
+
+/** Where relative plugin paths are resolved and which registry names come from. */
+export interface BuildOptions {
+  /** Registered stages. */
+  registry: StageRegistry;
+  /** Base for relative plugin paths (default: the current directory). */
+  base?: string | URL;
+}
+
+/** A slot in the pipeline, in order. */
+export type Slot = "app" | "mux" | "stream" | "arq" | "packet" | "transport";
+
+const SLOT_ORDER: readonly Slot[] = ["app", "mux", "stream", "arq", "packet", "transport"];
+
+const SLOT_TEXT: Record<Slot, string> = {
+  app: "application boundary (tcp, unix)",
+  mux: "multiplexer boundary (smux)",
+  stream: "stream stage",
+  arq: "ARQ boundary (kcp)",
+  packet: "packet stage",
+  transport: "transport boundary (udp, faketcp)",
+};
+
+/** A pipeline entry resolved to its definition. */
+export interface ResolvedStage {
+  /** The definition's name. */
+  readonly name: string;
+  /** How the entry was written (name or module path). */
+  readonly spec: string;
+  /** The definition. */
+  readonly definition: StageDefinition;
+  /** Its slot. */
+  readonly slot: Slot;
+  /** Options the factory will get. */
+  readonly options: StageOptions;
+}
+
+function slotOf(def: StageDefinition): Slot {
+  if (def.kind === "packet") return "packet";
+  if (def.kind === "stream") return "stream";
+  return (def as BoundaryStageDefinition).role;
+}
+
+/** A checked pipeline; `create*` methods instantiate its stages for one session. */
+export class Pipeline {
+  /** Every stage, application side first. */
+  readonly stages: readonly ResolvedStage[];
+
+  /** Use {@link buildPipeline}, which resolves names and plugins first. */
+  constructor(stages: readonly ResolvedStage[]) {
+    checkOrder(stages);
+    this.stages = stages;
+  }
+
+  /** The boundary stage in `role`'s slot, if the pipeline has one. */
+  boundary(role: BoundaryRole): ResolvedStage | undefined {
+    return this.stages.find((s) => s.slot === role);
+  }
+
+  /** Stream stages, application side first. */
+  get streamStages(): ResolvedStage[] {
+    return this.stages.filter((s) => s.slot === "stream");
+  }
+
+  /** Packet stages, KCP side first. */
+  get packetStages(): ResolvedStage[] {
+    return this.stages.filter((s) => s.slot === "packet");
+  }
+
+  /**
+   * How many packet stages next to the transport are `shared` (one instance for every session):
+   * a server runs those before it routes a datagram to its session (crypt's check and open).
+   */
+  get sharedPacketStageCount(): number {
+    const p = this.packetStages;
+    let n = 0;
+    for (let i = p.length - 1; i >= 0; i--) {
+      if ((p[i].definition as PacketStageDefinition).shared !== true) break;
+      n++;
+    }
+    return n;
+  }
+
+  /** Instantiates the packet stages `[from, to)` (KCP side first) fused into one chain. */
+  createPacketChain(ctx: StageContext, from = 0, to?: number): PacketChain {
+    const defs = this.packetStages.slice(from, to);
+    return new PacketChain(
+      defs.map((s) => (s.definition as PacketStageDefinition).create(s.options, ctx)),
+    );
+  }
+
+  /** Instantiates the stream stages, application side first. */
+  createStreamStages(ctx: StageContext): StreamStage[] {
+    return this.streamStages.map((s) =>
+      (s.definition as StreamStageDefinition).create(s.options, ctx)
+    );
+  }
+
+  /** The list as text: `tcp > smux > snappy > kcp > fec > crypt > udp`. */
+  describe(): string {
+    return this.stages.map((s) => s.spec).join(" > ");
+  }
+}
+
+function checkOrder(stages: readonly ResolvedStage[]): void {
+  let last = -1;
+  let lastStage: ResolvedStage | null = null;
+  const seen = new Set<Slot>();
+  for (const s of stages) {
+    const idx = SLOT_ORDER.indexOf(s.slot);
+    if (s.slot !== "stream" && s.slot !== "packet") {
+      if (seen.has(s.slot)) {
+        throw new StageError(
+          `pipeline: "${s.spec}" is a second ${SLOT_TEXT[s.slot]}; a pipeline has at most one`,
+        );
+      }
+      seen.add(s.slot);
+    }
+    if (idx < last && lastStage) {
+      throw new StageError(
+        `pipeline: "${s.spec}" is a ${
+          SLOT_TEXT[s.slot]
+        } and cannot come after "${lastStage.spec}" (${SLOT_TEXT[lastStage.slot]}); the order is: ${
+          SLOT_ORDER.map((x) => SLOT_TEXT[x]).join(", ")
+        }`,
+      );
+    }
+    last = idx;
+    lastStage = s;
+  }
+  const hasStream = stages.some((s) => s.slot === "stream");
+  const hasPacket = stages.some((s) => s.slot === "packet");
+  if (hasStream && hasPacket && !seen.has("arq")) {
+    throw new StageError(
+      "pipeline: stream stages and packet stages need an ARQ boundary (kcp) between them",
+    );
+  }
+}
+
+/** Resolves every entry (registry names and plugin modules) and checks the order. */
+export async function buildPipeline(spec: PipelineSpec, opts: BuildOptions): Promise<Pipeline> {
+  if (!Array.isArray(spec.stages)) throw new StageError("pipeline: expected a list of stages");
+  const base = opts.base ?? cwdUrl();
+  const resolved: ResolvedStage[] = [];
+  for (const entry of spec.stages) {
+    const name = typeof entry === "string" ? entry : entry?.stage;
+    if (typeof name !== "string" || name === "") {
+      throw new StageError(
+        `pipeline: entry ${JSON.stringify(entry)} is neither a stage name nor { stage, options }`,
+      );
+    }
+    let def: StageDefinition | undefined;
+    if (isModuleSpecifier(name)) {
+      def = await loadPlugin(name, base);
+    } else {
+      def = opts.registry.get(name);
+      if (!def) {
+        throw new StageError(
+          `pipeline: unknown stage "${name}" (known: ${
+            opts.registry.names().join(", ")
+          }); give a plugin as a module path such as ./my-stage.js`,
+        );
+      }
+    }
+    const options: StageOptions = {
+      ...(spec.options?.[def.name] ?? {}),
+      ...(spec.options?.[name] ?? {}),
+      ...(typeof entry === "string" ? {} : entry.options ?? {}),
+    };
+    resolved.push({ name: def.name, spec: name, definition: def, slot: slotOf(def), options });
+  }
+  return new Pipeline(resolved);
+}
