@@ -1,0 +1,153 @@
+/**
+ * The FEC encoder of kcp-go (2021 semantics by default): every KCP output datagram becomes a data
+ * shard, and after every ds data shards come ps parity shards (PROTOCOL.md §4.2, §4.3).
+ *
+ * Unlike kcp-go, data shards are not copied aside until the group is complete: each one is folded
+ * into packed parity accumulators as it passes (parity is linear, and zero padding contributes
+ * nothing), so the encoder keeps ceil(ps/4) Uint32Arrays and no shard bytes.
+ *
+ * @module
+ */
+
+import type { Packet, PacketBatch, PacketPool } from "../../pipeline/packet.ts";
+import { packedMulAdd, unpackLane } from "./gf256.ts";
+import { ReedSolomon } from "./reed_solomon.ts";
+import {
+  FEC_DATA_HEADER_SIZE,
+  FEC_HEADER_SIZE,
+  paws,
+  writeDataHeader,
+  writeParityHeader,
+} from "./wire.ts";
+
+/** Encoder options beyond the shard counts. */
+export interface FecEncoderOptions {
+  /**
+   * 2026 behaviour: when the group's last data shard came this many ms or more after the one
+   * before it, send no parity for the group (its parity seqids are still used up). kcp-go
+   * v5.6.64 uses 500. Absent: always send parity, as kcp-go v5.6.1 (kcptun 2021) does.
+   */
+  readonly skipParityAfterMs?: number;
+}
+
+/** Adds FEC headers to outgoing datagrams and makes parity datagrams. */
+export class FecEncoder {
+  /** Data shards per group. */
+  readonly dataShards: number;
+  /** Parity shards per group. */
+  readonly parityShards: number;
+  /** ds + ps. */
+  readonly shardSize: number;
+  /** Where seqids wrap to 0. */
+  readonly paws: number;
+  /** The code. */
+  readonly codec: ReedSolomon;
+  readonly #pool: PacketPool;
+  readonly #skipAfter: number;
+  #acc: Uint32Array[];
+  #next = 0;
+  #shardCount = 0;
+  #maxLength = 0;
+  #lastDataAt = -Infinity;
+
+  /** An encoder for `dataShards` + `parityShards` (each ≥ 1, sum ≤ 256); parity from `pool`. */
+  constructor(
+    dataShards: number,
+    parityShards: number,
+    pool: PacketPool,
+    options: FecEncoderOptions = {},
+  ) {
+    this.codec = new ReedSolomon(dataShards, parityShards);
+    this.dataShards = dataShards;
+    this.parityShards = parityShards;
+    this.shardSize = dataShards + parityShards;
+    this.paws = paws(this.shardSize);
+    this.#pool = pool;
+    this.#skipAfter = options.skipParityAfterMs ?? Infinity;
+    this.#acc = [];
+    for (let g = 0; g < this.codec.parityGroups; g++) {
+      this.#acc.push(new Uint32Array(pool.capacity));
+    }
+  }
+
+  /** The seqid the next shard will get. */
+  get nextSeqid(): number {
+    return this.#next;
+  }
+
+  /** Sets the next seqid (tests, and resuming a numbering). Must be the start of a group. */
+  set nextSeqid(seqid: number) {
+    this.#next = seqid % this.paws;
+  }
+
+  /**
+   * Turns `packet` (a KCP datagram) into a data shard in place, pushes it to `out`, and when it
+   * completes a group pushes the group's parity packets right after it. `now` (ms) matters only
+   * with `skipParityAfterMs`.
+   */
+  encode(packet: Packet, out: PacketBatch, now = 0): void {
+    const kcpLength = packet.length;
+    const at = packet.prepend(FEC_DATA_HEADER_SIZE);
+    writeDataHeader(packet.buffer, at, this.#next, kcpLength);
+    this.#next = (this.#next + 1) >>> 0;
+    out.push(packet);
+
+    const shardLength = kcpLength + 2;
+    if (shardLength > this.#acc[0].length) this.#growAccumulators(shardLength);
+    if (shardLength > this.#maxLength) this.#maxLength = shardLength;
+    const groups = this.codec.parityGroups;
+    const tables = this.codec.parityTables;
+    const base = this.#shardCount * groups;
+    for (let g = 0; g < groups; g++) {
+      packedMulAdd(
+        this.#acc[g],
+        tables,
+        (base + g) * 256,
+        packet.buffer,
+        at + FEC_HEADER_SIZE,
+        shardLength,
+      );
+    }
+    this.#shardCount++;
+
+    const gap = now - this.#lastDataAt;
+    this.#lastDataAt = now;
+    if (this.#shardCount < this.dataShards) return;
+
+    if (gap < this.#skipAfter) this.#emitParity(out);
+    else this.#next = (this.#next + this.parityShards) % this.paws;
+    const len = this.#maxLength;
+    for (let g = 0; g < groups; g++) this.#acc[g].fill(0, 0, len);
+    this.#shardCount = 0;
+    this.#maxLength = 0;
+  }
+
+  #emitParity(out: PacketBatch): void {
+    const len = this.#maxLength;
+    for (let k = 0; k < this.parityShards; k++) {
+      const seqid = this.#next;
+      this.#next = (this.#next + 1) % this.paws;
+      const q = this.#pool.acquire();
+      let at = q.start;
+      if (at + FEC_HEADER_SIZE + len > q.buffer.length) at = 0;
+      if (at + FEC_HEADER_SIZE + len > q.buffer.length) {
+        // Only when data came from a pool with larger buffers than ours: no room for parity.
+        q.release();
+        continue;
+      }
+      writeParityHeader(q.buffer, at, seqid);
+      unpackLane(this.#acc[k >> 2], k & 3, q.buffer, at + FEC_HEADER_SIZE, len);
+      q.start = at;
+      q.end = at + FEC_HEADER_SIZE + len;
+      out.push(q);
+    }
+  }
+
+  #growAccumulators(length: number): void {
+    for (let g = 0; g < this.#acc.length; g++) {
+      const bigger = new Uint32Array(length);
+      bigger.set(this.#acc[g]);
+      this.#acc[g] = bigger;
+    }
+  }
+}
