@@ -9,6 +9,12 @@
  *   dropped (late shards of that group start a new, useless entry, as in Go);
  * - a shard whose flag contradicts the current (ds, ps) triggers auto-tuning ({@link AutoTune}).
  *
+ * One deliberate difference from v5.6.1, taken from v5.6.64: while the pattern contradicts
+ * (ds, ps) and auto-tuning has not yet found the peer's values, shards are not queued or decoded
+ * (data shards still reach KCP through the stage). v5.6.1 keeps decoding with the wrong
+ * parameters, and with parity row 0 of many codes being all ones (3+2: P0 = D0⊕D1⊕D2) a
+ * "recovered" shard can then carry the right conv and garbage segments into KCP.
+ *
  * Rebuilt shards are handed out as packets whose payload is the whole shard (`size ‖ KCP bytes ‖
  * zero padding`); the caller checks `size` (see the stage). The decoder holds only pooled packets,
  * at most rxlimit+1 of them, and allocates nothing per shard in steady state.
@@ -33,6 +39,11 @@ export interface FecDecoderOptions {
   readonly autoTune?: AutoTuneGeneration;
   /** Counters to bump (`FECShortShards`); none when absent. */
   readonly snmp?: Snmp;
+  /**
+   * True when (ds, ps) are only a guess (a session whose own FEC is off): nothing is decoded
+   * until auto-tuning has seen the peer's pattern. Default false.
+   */
+  readonly guessed?: boolean;
 }
 
 /** Receives FEC shards and rebuilds lost data shards. */
@@ -45,6 +56,10 @@ export class FecDecoder {
   readonly #pool: PacketPool;
   readonly #snmp: Snmp | undefined;
   readonly #tune: AutoTune;
+  // Set while the shard pattern contradicts (ds, ps), or until a guessed decoder has seen the
+  // peer's pattern: shards are then only sampled, never grouped, so wrong parameters cannot
+  // rebuild garbage.
+  #outOfSync: boolean;
 
   // Ring of queued shards, ordered by seqid: logical entry i lives at (head + i) % cap.
   #cap = 0;
@@ -69,7 +84,7 @@ export class FecDecoder {
     pool: PacketPool,
     options: FecDecoderOptions = {},
   ) {
-    this.#codec = new ReedSolomon(dataShards, parityShards);
+    this.#codec = ReedSolomon.shared(dataShards, parityShards);
     this.#ds = dataShards;
     this.#ps = parityShards;
     this.#shardSize = dataShards + parityShards;
@@ -77,6 +92,7 @@ export class FecDecoder {
     this.#pool = pool;
     this.#snmp = options.snmp;
     this.#tune = new AutoTune(options.autoTune ?? 2021);
+    this.#outOfSync = options.guessed ?? false;
     this.#resizeScratch();
     this.#ensureCapacity(this.#rxlimit + 2);
   }
@@ -100,7 +116,7 @@ export class FecDecoder {
    * Takes one FEC datagram `buf[start, end)` (header included, at least 8 bytes, flag 0xF1 or
    * 0xF2: the caller has classified it) received at `now` ms, and pushes any data shards it
    * allows to rebuild onto `out`. Returns false when the shard was not queued (duplicate, or
-   * too long for a pooled buffer).
+   * too long for a pooled buffer, or parameters out of sync).
    */
   decode(buf: Uint8Array, start: number, end: number, now: number, out: PacketBatch): boolean {
     const seqid = readU32(buf, start);
@@ -108,7 +124,8 @@ export class FecDecoder {
     this.#tune.sample(isData, seqid);
 
     const expectData = seqid % this.#shardSize < this.#ds;
-    if (expectData !== isData) this.#retune();
+    if (expectData !== isData) this.#outOfSync = true;
+    if (this.#outOfSync && !this.#retune()) return false;
 
     const shardSize = this.#shardSize;
     const count = this.#count;
@@ -226,12 +243,14 @@ export class FecDecoder {
     this.#remove(first, numShard);
   }
 
-  #retune(): void {
+  /** Tries to find the peer's (ds, ps); true when found (and applied if new). */
+  #retune(): boolean {
     const ds = this.#tune.findPeriod(true);
     const ps = this.#tune.findPeriod(false);
-    if (ds <= 0 || ps <= 0 || ds >= 256 || ps >= 256 || ds + ps > 256) return;
-    if (ds === this.#ds && ps === this.#ps) return;
-    this.#codec = new ReedSolomon(ds, ps);
+    if (ds <= 0 || ps <= 0 || ds >= 256 || ps >= 256 || ds + ps > 256) return false;
+    this.#outOfSync = false;
+    if (ds === this.#ds && ps === this.#ps) return true;
+    this.#codec = ReedSolomon.shared(ds, ps);
     this.#ds = ds;
     this.#ps = ps;
     this.#shardSize = ds + ps;
@@ -239,6 +258,7 @@ export class FecDecoder {
     this.#resizeScratch();
     // Queued shards stay (as in kcp-go): the limit shrinks one eviction at a time.
     this.#ensureCapacity(Math.max(this.#rxlimit, this.#count) + 2);
+    return true;
   }
 
   #resizeScratch(): void {

@@ -57,7 +57,7 @@ export class FecEncoder {
     pool: PacketPool,
     options: FecEncoderOptions = {},
   ) {
-    this.codec = new ReedSolomon(dataShards, parityShards);
+    this.codec = ReedSolomon.shared(dataShards, parityShards);
     this.dataShards = dataShards;
     this.parityShards = parityShards;
     this.shardSize = dataShards + parityShards;

@@ -133,6 +133,8 @@ interface DecodePlan {
 }
 
 const PLAN_CACHE_LIMIT = 256;
+const CODEC_CACHE_LIMIT = 32;
+const codecs = new Map<number, ReedSolomon>();
 
 /**
  * One Reed-Solomon code (ds data shards, ps parity shards), with scratch space for shards of up to
@@ -169,6 +171,22 @@ export class ReedSolomon {
     );
     this.#present = new Int32Array(this.totalShards);
     this.#ensureScratch(maxShardLength, this.parityGroups);
+  }
+
+  /**
+   * A process-wide instance for (ds, ps). Building a code costs O((ds+ps)·ds²) table work (tens
+   * of ms near 256 shards), and an auto-tuning decoder fed garbage could ask for many; instances
+   * are safe to share because JS runs each call to completion.
+   */
+  static shared(dataShards: number, parityShards: number): ReedSolomon {
+    const key = dataShards * 257 + parityShards;
+    let rs = codecs.get(key);
+    if (rs === undefined) {
+      rs = new ReedSolomon(dataShards, parityShards);
+      if (codecs.size >= CODEC_CACHE_LIMIT) codecs.clear();
+      codecs.set(key, rs);
+    }
+    return rs;
   }
 
   /** Parity row k (k in [0, ps)): the coefficients applied to data shards 0..ds-1. */

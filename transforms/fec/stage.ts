@@ -180,6 +180,7 @@ export class FecStage implements PacketStage {
     const ps = this.#ps > 0 ? this.#ps : 1;
     this.#decoder = new FecDecoder(ds, ps, this.#ctx.pool, {
       snmp: this.#snmp,
+      guessed: this.#ds === 0,
       autoTune: this.#autoTune,
     });
     return this.#decoder;
