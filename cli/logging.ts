@@ -1,0 +1,237 @@
+/**
+ * kcptun's log: Go's `log` package format (`2006/01/02 15:04:05 ` in local time, then the
+ * message and a newline) to stderr or, with `-log`, appended to a file; and the startup lines
+ * listing the effective settings in kcptun's order and wording.
+ *
+ * kcptun built as `SELFBUILD` (Debian's package, source builds) also prints `main.go:304: `
+ * after the time; release builds do not, and neither do we: our file names and lines would not
+ * mean anything to a kcptun user.
+ *
+ * Writes are synchronous and unbuffered, like Go's logger, so nothing is lost when the process
+ * exits; `close()` only closes the `-log` file.
+ *
+ * @module
+ */
+
+import type { ClientConfig, ServerConfig, ValueSource } from "./config.ts";
+import { VERSION } from "./usage.ts";
+
+/** Where log text goes. */
+export interface LogSink {
+  /** Writes the whole text. */
+  write(text: string): void;
+  /** Releases the destination. */
+  close?(): void;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? "0" + n : String(n);
+}
+
+/** Go's `log.LstdFlags` prefix for `date` in local time: `2006/01/02 15:04:05 `. */
+export function logTimestamp(date: Date): string {
+  return `${date.getFullYear()}/${pad2(date.getMonth() + 1)}/${pad2(date.getDate())} ${
+    pad2(date.getHours())
+  }:${pad2(date.getMinutes())}:${pad2(date.getSeconds())} `;
+}
+
+/** One operand as Go's `fmt` prints it with `%v` (strings bare, numbers decimal, booleans as words). */
+export function goValue(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (typeof v === "number") {
+    return Number.isInteger(v) && Math.abs(v) >= 1e21 ? BigInt(v).toString() : String(v);
+  }
+  if (typeof v === "bigint" || typeof v === "boolean") return String(v);
+  if (v === null || v === undefined) return "<nil>";
+  return String(v);
+}
+
+/** Go's `fmt.Sprintln` without the newline: operands joined by single spaces. */
+export function goSprintln(...values: unknown[]): string {
+  return values.map(goValue).join(" ");
+}
+
+function encodeAndWrite(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
+}
+
+/** A sink writing to the process's stderr. */
+export function stderrSink(): LogSink {
+  return { write: (text) => encodeAndWrite(Deno.stderr, text) };
+}
+
+/**
+ * A sink appending to `path` (created with mode 0666 less the umask, as kcptun opens it).
+ * Throws the Deno error when the file cannot be opened.
+ */
+export function fileSink(path: string): LogSink {
+  const file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o666 });
+  let open = true;
+  return {
+    write: (text) => {
+      if (open) encodeAndWrite(file, text);
+    },
+    close: () => {
+      if (open) {
+        open = false;
+        file.close();
+      }
+    },
+  };
+}
+
+/** Options of {@link Logger}. */
+export interface LoggerOptions {
+  /** Destination (default stderr). */
+  readonly sink?: LogSink;
+  /** Suppress {@link Logger.stream} lines (`-quiet`). */
+  readonly quiet?: boolean;
+  /** Clock for the timestamps (default `new Date()`). */
+  readonly now?: () => Date;
+}
+
+/** kcptun's logger. Its methods are bound, so they can be passed around as callbacks. */
+export class Logger {
+  readonly #sink: LogSink;
+  readonly #now: () => Date;
+  /** True when per-stream lines are suppressed. */
+  readonly quiet: boolean;
+
+  /** Makes a logger; see {@link openLogger} for the `-log` / stderr choice. */
+  constructor(options: LoggerOptions = {}) {
+    this.#sink = options.sink ?? stderrSink();
+    this.#now = options.now ?? (() => new Date());
+    this.quiet = options.quiet ?? false;
+  }
+
+  /** Logs one message (a newline is added unless it ends with one). Fits `StageContext.log`. */
+  readonly log = (message: string): void => {
+    const text = logTimestamp(this.#now()) + message;
+    this.#sink.write(text.endsWith("\n") ? text : text + "\n");
+  };
+
+  /** Go's `log.Println`: operands joined by spaces. */
+  readonly println = (...values: unknown[]): void => {
+    this.log(goSprintln(...values));
+  };
+
+  /** A per-stream line (`stream opened …`), dropped under `-quiet`. */
+  readonly stream = (...values: unknown[]): void => {
+    if (!this.quiet) this.log(goSprintln(...values));
+  };
+
+  /** Closes the `-log` file (stderr stays open). Later lines are dropped. */
+  close(): void {
+    this.#sink.close?.();
+  }
+}
+
+/**
+ * The logger a resolved config asks for: appending to `config.log`, or stderr when it is empty.
+ * Throws an Error with a one-line message when the file cannot be opened.
+ */
+export function openLogger(config: { readonly log: string; readonly quiet: boolean }): Logger {
+  if (config.log === "") return new Logger({ quiet: config.quiet });
+  let sink: LogSink;
+  try {
+    sink = fileSink(config.log);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file or directory"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : e instanceof Deno.errors.IsADirectory
+      ? "is a directory"
+      : (e as Error).message;
+    throw new Error(`open ${config.log}: ${why}`);
+  }
+  return new Logger({ sink, quiet: config.quiet });
+}
+
+/** Options of {@link startupLines}. */
+export interface StartupOptions {
+  /** The client's bound listen address as Go prints it (`127.0.0.1:12948`, `[::]:12948`); default `localaddr`. */
+  readonly listeningOn?: string;
+  /** Version to print (default kcptun-ts's). */
+  readonly version?: string;
+  /** Append one line saying which settings came from flags, the environment, the file or the mode. */
+  readonly sources?: boolean;
+}
+
+/**
+ * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
+ * Options kcptun 2021 does not have (ratelimit, framesize, closewait, pprof on the client,
+ * pipeline) get a line, where kcptun 2026 puts one, only when they differ from their defaults.
+ * The caller logs `initiating key derivation` / `key derivation done` around its key work.
+ */
+export function startupLines(
+  config: ClientConfig | ServerConfig,
+  options: StartupOptions = {},
+): string[] {
+  const c = config;
+  const out: string[] = [];
+  const line = (...v: unknown[]) => out.push(goSprintln(...v));
+  line("version:", options.version ?? VERSION);
+  line("smux version:", c.smuxver);
+  if (c.role === "client") {
+    line("listening on:", options.listeningOn ?? c.localaddr);
+  } else {
+    line("listening on:", c.listen);
+    line("target:", c.target);
+  }
+  line("encryption:", c.crypt);
+  line("nodelay parameters:", c.nodelay, c.interval, c.resend, c.nc);
+  if (c.role === "client") line("remote address:", c.remoteaddr);
+  line("sndwnd:", c.sndwnd, "rcvwnd:", c.rcvwnd);
+  line("compression:", !c.nocomp);
+  line("mtu:", c.mtu);
+  if (c.ratelimit !== 0) line("ratelimit:", c.ratelimit);
+  line("datashard:", c.datashard, "parityshard:", c.parityshard);
+  line("acknodelay:", c.acknodelay);
+  line("dscp:", c.dscp);
+  line("sockbuf:", c.sockbuf);
+  line("smuxbuf:", c.smuxbuf);
+  if (c.framesize !== 32768) line("framesize:", c.framesize);
+  line("streambuf:", c.streambuf);
+  line("keepalive:", c.keepalive);
+  if (c.closewait !== 0) line("closewait:", c.closewait);
+  if (c.role === "client") {
+    line("conn:", c.conn);
+    line("autoexpire:", c.autoexpire);
+    line("scavengettl:", c.scavengettl);
+  }
+  line("snmplog:", c.snmplog);
+  line("snmpperiod:", c.snmpperiod);
+  if (c.role === "server") line("pprof:", c.pprof);
+  line("quiet:", c.quiet);
+  line("tcp:", c.tcp);
+  if (c.role === "client" && c.pprof) line("pprof:", c.pprof);
+  if (c.pipeline !== null) {
+    line(
+      "pipeline:",
+      c.pipeline.stages.map((e) => (typeof e === "string" ? e : e.stage)).join(" > "),
+    );
+  }
+  if (options.sources) out.push(describeSources(c));
+  out.push(...c.warnings);
+  return out;
+}
+
+/** One line naming the settings that did not come from defaults, grouped by origin. */
+export function describeSources(config: ClientConfig | ServerConfig): string {
+  const groups = new Map<ValueSource, string[]>();
+  for (const [key, src] of Object.entries(config.sources) as [string, ValueSource][]) {
+    if (src === "default") continue;
+    let g = groups.get(src);
+    if (!g) groups.set(src, g = []);
+    g.push(key);
+  }
+  const order: ValueSource[] = ["env", "flag", "json", "mode"];
+  const label = (s: ValueSource) =>
+    s === "json" ? `file ${config.configFile}` : s === "env" ? "environment" : s;
+  const parts = order.filter((s) => groups.has(s)).map((s) =>
+    `${label(s)}: ${groups.get(s)!.join(" ")}`
+  );
+  return "settings from " + (parts.length > 0 ? parts.join("; ") : "defaults only");
+}
