@@ -114,7 +114,7 @@ export class FecEncoder {
     this.#lastDataAt = now;
     if (this.#shardCount < this.dataShards) return;
 
-    if (gap < this.#skipAfter) this.#emitParity(out);
+    if (this.#skipAfter === Infinity || gap < this.#skipAfter) this.#emitParity(out);
     else this.#next = (this.#next + this.parityShards) % this.paws;
     const len = this.#maxLength;
     for (let g = 0; g < groups; g++) this.#acc[g].fill(0, 0, len);
