@@ -747,9 +747,15 @@ export class Kcp {
       if (seg === undefined || seg.sn !== this.#rcvNxt) break;
       slots[slot] = undefined;
       this.#rcvBufCount--;
+      this.#rcvNxt = (this.#rcvNxt + 1) >>> 0;
+      if (seg.len === 0) {
+        // Real peers never send empty PUSHes; queueing one would hold window space that no
+        // read ever frees (kcp-go's reader stalls on it).
+        this.#segPool.release(seg);
+        continue;
+      }
       q.push(seg);
       this.#rcvBytes += seg.len;
-      this.#rcvNxt = (this.#rcvNxt + 1) >>> 0;
     }
   }
 
