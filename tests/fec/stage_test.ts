@@ -331,3 +331,22 @@ Deno.test("fec stage: steady state allocates no packets (pool stays bounded)", (
   assertEquals(pool.created, createdAfterWarmup);
   assertEquals(rx.snmp.FECRecovered, 900);
 });
+
+Deno.test("fec stage: recovered packets carry the peer of the datagram that completed them", () => {
+  const pool = new PacketPool();
+  const tx = make({ dataShards: 2, parityShards: 1 }, pool);
+  const rx = make({ dataShards: 2, parityShards: 1 }, pool);
+  const wire = encodeAll(tx.s, pool, payloads(17, 2));
+  const peer = { family: "ipv4", hostname: "127.0.0.1", port: 9, key: "127.0.0.1:9" } as const;
+  const batch = new PacketBatch();
+  for (const k of [1, 2]) {
+    const p = pool.from(wire[k]);
+    p.peer = peer;
+    batch.push(p);
+  }
+  rx.s.decode(batch, 0);
+  assertEquals(batch.length, 2);
+  assert((batch.at(1).flags & PacketFlags.Recovered) !== 0);
+  assert(batch.at(1).peer === peer);
+  batch.releaseAll();
+});

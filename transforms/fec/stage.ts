@@ -13,7 +13,7 @@
  */
 
 import { PacketBatch, PacketFlags } from "../../pipeline/packet.ts";
-import type { Packet } from "../../pipeline/packet.ts";
+import type { Packet, PeerAddress } from "../../pipeline/packet.ts";
 import {
   type PacketStage,
   type PacketStageDefinition,
@@ -145,6 +145,7 @@ export class FecStage implements PacketStage {
       }
       const dec = this.#decoder ?? this.#makeDecoder();
       dec.decode(p.buffer, p.start, p.end, now, recovered);
+      const peer = p.peer;
       if (kind === DatagramKind.Data) {
         p.start += FEC_DATA_HEADER_SIZE;
         p.end = p.start + size - 2;
@@ -152,14 +153,14 @@ export class FecStage implements PacketStage {
       } else {
         p.release();
       }
-      for (let r = 0; r < recovered.length; r++) this.#acceptRecovered(recovered.packets[r], p);
+      for (let r = 0; r < recovered.length; r++) this.#acceptRecovered(recovered.packets[r], peer);
       recovered.clear();
     }
     batch.clear();
     batch.takeAll(out);
   }
 
-  #acceptRecovered(r: Packet, from: Packet): void {
+  #acceptRecovered(r: Packet, peer: PeerAddress | null): void {
     const len = r.end - r.start;
     const size = len >= 2 ? readU16(r.buffer, r.start) : 0;
     if (size < 2 || size > len) {
@@ -170,7 +171,7 @@ export class FecStage implements PacketStage {
     r.end = r.start + size;
     r.start += 2;
     r.flags |= PacketFlags.Recovered;
-    r.peer = from.peer;
+    r.peer = peer;
     this.#snmp.FECRecovered++;
     this.#out.push(r);
   }
