@@ -74,6 +74,11 @@ export interface LinkConfig {
   delay: number;
   /** Extra delay uniform in [0, jitter) per packet (ms); reorders packets closer than it. */
   jitter?: number;
+  /**
+   * Keep jittered packets in order (a packet never overtakes the one before it), as on a path
+   * whose delay varies through queueing rather than through multipath. `reorder` still applies.
+   */
+  fifo?: boolean;
   /** Independent loss probability per packet (ignored when `burst` is given). */
   loss?: number;
   /** Bursty loss instead of `loss`. */
@@ -132,8 +137,19 @@ class SimEvent {
 class Link {
   readonly stats = new LinkStats();
   freeAt = 0;
+  lastArrival = 0;
   bad = false;
   constructor(readonly cfg: LinkConfig) {}
+}
+
+/** Options of a {@link Simulator}. */
+export interface SimOptions {
+  /**
+   * When endpoint b is first polled (ms). Default: a seeded random time in [0, 100), so that the
+   * two endpoints' flush timers do not tick in lock-step, which no real pair of hosts does.
+   * `Infinity`: only when its first datagram arrives (a server session).
+   */
+  startB?: number;
 }
 
 /** Runs two endpoints (index 0 and 1) over a simulated link pair. */
@@ -155,21 +171,39 @@ export class Simulator {
   readonly #out = new PacketBatch();
 
   /**
-   * `a` and `b` joined by `ab` (a → b) and `ba` (b → a, default: same as `ab`). Both endpoints
-   * are first polled at time 0, when the simulation first runs.
+   * `a` and `b` joined by `ab` (a → b) and `ba` (b → a, default: same as `ab`). Endpoint a is
+   * first polled at time 0, b as `options.startB` says.
    */
-  constructor(seed: number, a: SimEndpoint, b: SimEndpoint, ab: LinkConfig, ba: LinkConfig = ab) {
+  constructor(
+    seed: number,
+    a: SimEndpoint,
+    b: SimEndpoint,
+    ab: LinkConfig,
+    ba: LinkConfig = ab,
+    options: SimOptions = {},
+  ) {
     this.#rng = new Rng(seed);
     this.#eps = [a, b];
     this.#links = [new Link(ab), new Link(ba)];
+    this.#startB = options.startB ?? this.#rng.next() * 100;
   }
 
+  readonly #startB: number;
   #started = false;
   #start(): void {
     if (this.#started) return;
     this.#started = true;
     this.#service(0);
-    this.#service(1);
+    if (this.#startB === 0) this.#service(1);
+    else if (this.#startB !== Infinity) {
+      const ev = this.#alloc();
+      ev.time = this.#startB;
+      ev.kind = EV_TIMER;
+      ev.target = 1;
+      ev.gen = ++this.#timerGen[1];
+      this.#timerAt[1] = this.#startB;
+      this.#push(ev);
+    }
   }
 
   /** Counters of the link leaving endpoint `from` (0: a → b, 1: b → a). */
@@ -299,16 +333,22 @@ export class Simulator {
         copy.start = p.start;
         copy.end = p.end;
         copy.flags = p.flags;
-        this.#deliver(1 - from, copy, depart + this.#latency(cfg));
+        this.#deliver(1 - from, copy, this.#arrival(link, depart));
       }
     }
-    this.#deliver(1 - from, p, depart + this.#latency(cfg));
+    this.#deliver(1 - from, p, this.#arrival(link, depart));
   }
 
-  #latency(cfg: LinkConfig): number {
+  /** Arrival time of a packet leaving the bottleneck at `depart`. */
+  #arrival(link: Link, depart: number): number {
+    const cfg = link.cfg;
     const rng = this.#rng;
-    let t = cfg.delay;
+    let t = depart + cfg.delay;
     if (cfg.jitter) t += rng.next() * cfg.jitter;
+    if (cfg.fifo) {
+      if (t < link.lastArrival) t = link.lastArrival;
+      link.lastArrival = t;
+    }
     if (cfg.reorder && rng.chance(cfg.reorder)) t += cfg.reorderDelay ?? 2 * cfg.delay + 1;
     return t;
   }

@@ -116,3 +116,35 @@ Deno.test("simulator: same seed and config give the same run", () => {
   assertEquals(probeRun(cfg, 3000, 9).arrivals, x);
   assert(JSON.stringify(probeRun(cfg, 3000, 10).arrivals) !== JSON.stringify(x));
 });
+
+Deno.test("link: fifo jitter varies delay without reordering", () => {
+  const { arrivals } = probeRun({ delay: 10, jitter: 5, fifo: true }, 5000);
+  assertEquals(arrivals.length, 5000);
+  assert(arrivals.every((x, i) => x.seq === i), "in order");
+  const delays = new Set(arrivals.map((x) => Math.round(x.at - x.seq)));
+  assert(delays.size >= 4, "the delay varies");
+});
+
+Deno.test("simulator: endpoint b starts at startB, or on its first datagram", () => {
+  const starts: number[] = [];
+  class Clock implements SimEndpoint {
+    receive(p: Packet): void {
+      p.release();
+    }
+    poll(now: number): void {
+      if (starts.length === 0) starts.push(now);
+    }
+    deadline(): number {
+      return Infinity;
+    }
+  }
+  const pool = new PacketPool();
+  new Simulator(1, new Probe(pool, 1), new Clock(), { delay: 70 }, undefined, { startB: 42 })
+    .run(100);
+  assertEquals(starts, [42]);
+  starts.length = 0;
+  new Simulator(1, new Probe(pool, 1), new Clock(), { delay: 7 }, undefined, {
+    startB: Infinity,
+  }).run(100);
+  assertEquals(starts, [7]);
+});
