@@ -52,10 +52,13 @@ export interface AddressRules {
 
 /** Client `-l`: one TCP port (0 = ephemeral) or, as kcptun 2026, a unix socket path. */
 export const CLIENT_LISTEN: AddressRules = { ranges: false, unix: true, portZero: true };
+/** Rules that never give a unix path. */
+export type InetRules = AddressRules & { readonly unix: false };
+
 /** Client `-r`: the server, one port or a port range (2026 multiport). */
-export const CLIENT_REMOTE: AddressRules = { ranges: true, unix: false, portZero: false };
+export const CLIENT_REMOTE: InetRules = { ranges: true, unix: false, portZero: false };
 /** Server `-l`: one UDP port (0 = ephemeral) or a port range (2026 multiport). */
-export const SERVER_LISTEN: AddressRules = { ranges: true, unix: false, portZero: true };
+export const SERVER_LISTEN: InetRules = { ranges: true, unix: false, portZero: true };
 /** Server `-t`: the target, one TCP port or a unix socket path. */
 export const SERVER_TARGET: AddressRules = { ranges: false, unix: true, portZero: false };
 
@@ -114,6 +117,9 @@ function looksLikeBareIPv6(text: string): boolean {
  * // { kind: "inet", host: "::1", minPort: 29900, maxPort: 29910, text: "[::1]:29900-29910" }
  * ```
  */
+export function parseAddress(text: string, rules: InetRules): InetAddress;
+/** Parses `text` by `rules` (which may allow a unix socket path). */
+export function parseAddress(text: string, rules: AddressRules): Address;
 export function parseAddress(text: string, rules: AddressRules): Address {
   if (text === "") throw new AddressError("empty address");
   const split = splitHostPort(text);

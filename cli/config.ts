@@ -1156,8 +1156,9 @@ function resolve(
   const r = new Resolver();
   try {
     for (const key of Object.keys(defaults) as SettingKey[]) {
-      const v = parsed.values.get(key)!;
-      r.sources.set(key, parsed.sources.get(key)!);
+      const flag = SETTINGS.get(key)!.flags[0];
+      const v = parsed.values.get(flag)!;
+      r.sources.set(key, parsed.sources.get(flag)!);
       if (key === "pipeline") {
         if (v !== "") r.raw.set(key, pipelineFromFlag(v as string));
       } else {

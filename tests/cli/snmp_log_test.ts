@@ -1,0 +1,265 @@
+import { assert, assertEquals } from "../support/assert.ts";
+import { Snmp, SNMP_STRUCT_FIELDS } from "../../pipeline/snmp.ts";
+import {
+  formatGoTime,
+  type GoTime,
+  goTimeFixed,
+  goTimeLocal,
+  goTimeUTC,
+  snmpCsvHeader,
+  snmpCsvRow,
+  snmpDumpLine,
+  type SnmpFiles,
+  SnmpLogger,
+  snmpLogPath,
+  snmpRecordText,
+} from "../../cli/snmp_log.ts";
+
+// Go's reference time: Mon Jan 2 15:04:05 MST 2006 (-0700).
+const REF = goTimeFixed(new Date(Date.UTC(2006, 0, 2, 22, 4, 5, 123)), -7 * 3600, "MST");
+
+Deno.test("go time: the reference time formats to itself", () => {
+  assertEquals(formatGoTime("Mon Jan 2 15:04:05 MST 2006", REF), "Mon Jan 2 15:04:05 MST 2006");
+  assertEquals(formatGoTime("01/02 03:04:05PM '06 -0700", REF), "01/02 03:04:05PM '06 -0700");
+  assertEquals(formatGoTime("2006-01-02T15:04:05Z07:00", REF), "2006-01-02T15:04:05-07:00");
+  assertEquals(
+    formatGoTime("Monday, 02-Jan-06 15:04:05 MST", REF),
+    "Monday, 02-Jan-06 15:04:05 MST",
+  );
+  assertEquals(formatGoTime("Mon Jan _2 15:04:05 2006", REF), "Mon Jan  2 15:04:05 2006");
+  assertEquals(formatGoTime("3:04PM", REF), "3:04PM");
+  assertEquals(formatGoTime("Jan _2 15:04:05.000", REF), "Jan  2 15:04:05.123");
+  assertEquals(formatGoTime("15:04:05,000000", REF), "15:04:05,123000");
+  assertEquals(formatGoTime("15:04:05.999999999", REF), "15:04:05.123");
+  assertEquals(formatGoTime("January 002 __2", REF), "January 002   2");
+  assertEquals(formatGoTime("snmp-20060102.log", REF), "snmp-20060102.log");
+});
+
+Deno.test("go time: golden file names written by kcptun 2021 in three zones", () => {
+  // kcptun-client -snmplog "<dir>/<layout>" -snmpperiod 1, under TZ=UTC, Asia/Kolkata and
+  // America/St_Johns; the CSV's Unix column gives the instant.
+  const layout =
+    "a2006-06-January-Jan-01-1-Monday-Mon-02-_2-2-002-__2-15-03-3-04-4-05-5-PM-pm-MST-Z0700-Z07:00-Z07-Z070000-Z07:00:00--0700--07:00--07--070000--07:00:00-Janet-Month-_2006.csv";
+  const cases: [number, number, string, string][] = [
+    [
+      1795633106,
+      0,
+      "UTC",
+      "a2026-26-November-Nov-11-11-Wednesday-Wed-25-25-25-329-329-18-06-6-58-58-26-26-PM-pm-UTC-Z-Z-Z-Z-Z-+0000-+00:00-+00-+000000-+00:00:00-Janet-Month-_2026.csv",
+    ],
+    [
+      1795633109,
+      19800,
+      "IST",
+      "a2026-26-November-Nov-11-11-Thursday-Thu-26-26-26-330-330-00-12-12-28-28-29-29-AM-am-IST-+0530-+05:30-+05-+053000-+05:30:00-+0530-+05:30-+05-+053000-+05:30:00-Janet-Month-_2026.csv",
+    ],
+    [
+      1795633111,
+      -12600,
+      "NST",
+      "a2026-26-November-Nov-11-11-Wednesday-Wed-25-25-25-329-329-15-03-3-28-28-31-31-PM-pm-NST--0330--03:30--03--033000--03:30:00--0330--03:30--03--033000--03:30:00-Janet-Month-_2026.csv",
+    ],
+  ];
+  for (const [unix, offset, zone, expected] of cases) {
+    assertEquals(
+      formatGoTime(layout, goTimeFixed(new Date(unix * 1000), offset, zone)),
+      expected,
+      zone,
+    );
+  }
+});
+
+Deno.test("go time: padding, 12-hour clock, fractions and edge tokens", () => {
+  const t = goTimeUTC(new Date(Date.UTC(2009, 2, 7, 0, 9, 3, 50)));
+  assertEquals(
+    formatGoTime("_2|2|02|1|01|__2|002|3|03|15|4|04|5|05|PM|pm", t),
+    " 7|7|07|3|03| 66|066|12|12|00|9|09|3|03|AM|am",
+  );
+  assertEquals(formatGoTime(".0|.00|.9|.99|.999|.9999|,9", t), ".0|.05||.05|.05|.05|");
+  assertEquals(formatGoTime(".0000000000", t), ".050000000");
+  assertEquals(formatGoTime("x.0y", t), "x.0y");
+  // A digit run that does not end is no fraction: ".01" is "." then month "01".
+  assertEquals(formatGoTime(".01", t), ".03");
+  const noon = goTimeUTC(new Date(Date.UTC(2009, 0, 1, 12, 0, 0)));
+  assertEquals(formatGoTime("3PM 03pm __2", noon), "12PM 12pm   1");
+  const late = goTimeUTC(new Date(Date.UTC(2009, 11, 31, 23, 0, 0)));
+  assertEquals(formatGoTime("002 __2 3", late), "365 365 11");
+  // "Jan"/"Mon" followed by a lower-case letter are text; "MST" needs no boundary.
+  assertEquals(formatGoTime("Janx Monx JanX MSTx", t), "Janx Monx MarX UTCx");
+  // Zone without a name prints its offset; a zero offset prints Z only in the Z forms.
+  const anon: GoTime = { ...t, offsetSeconds: 3600 + 1800, zoneName: "" };
+  assertEquals(formatGoTime("MST Z07 -07", anon), "+0130 +01 +01");
+  assertEquals(formatGoTime("Z07:00 -07:00", t), "Z +00:00");
+  // Plain text passes through; "_" alone is text.
+  assertEquals(formatGoTime("snmp_log-x.csv", t), "snmp_log-x.csv");
+  assertEquals(formatGoTime("", t), "");
+  const y6 = goTimeUTC(new Date(Date.UTC(2000, 0, 1)));
+  assertEquals(formatGoTime("2006|06", { ...y6, year: 6 }), "0006|06");
+  assertEquals(formatGoTime("2006|06", { ...y6, year: -33 }), "-0033|33");
+});
+
+Deno.test("go time: local time matches Date's local fields", () => {
+  const d = new Date(Date.UTC(2026, 10, 24, 13, 5, 9));
+  const t = goTimeLocal(d);
+  assertEquals([t.year, t.month, t.day, t.hour, t.minute, t.second], [
+    d.getFullYear(),
+    d.getMonth() + 1,
+    d.getDate(),
+    d.getHours(),
+    d.getMinutes(),
+    d.getSeconds(),
+  ]);
+  assertEquals(t.offsetSeconds, -d.getTimezoneOffset() * 60);
+  assert(t.zoneName !== "", "a zone name");
+});
+
+Deno.test("snmp: the SIGUSR1 line is Go's %+v of the struct", () => {
+  const s = new Snmp();
+  // kcptun 2021 with all counters zero, captured from the Debian binary (log prefix removed).
+  assertEquals(
+    snmpDumpLine(s),
+    "KCP SNMP:&{BytesSent:0 BytesReceived:0 MaxConn:0 ActiveOpens:0 PassiveOpens:0 CurrEstab:0 InErrs:0 InCsumErrors:0 KCPInErrors:0 InPkts:0 OutPkts:0 InSegs:0 OutSegs:0 InBytes:0 OutBytes:0 RetransSegs:0 FastRetransSegs:0 EarlyRetransSegs:0 LostSegs:0 RepeatSegs:0 FECRecovered:0 FECErrs:0 FECParityShards:0 FECShortShards:0}",
+  );
+  SNMP_STRUCT_FIELDS.forEach((f, i) => (s[f] = i + 1));
+  s.BytesSent = 2 ** 60;
+  const line = snmpDumpLine(s);
+  assert(line.includes("BytesSent:1152921504606846976 BytesReceived:2 "), line);
+  assert(line.endsWith("FECShortShards:24}"), line);
+});
+
+Deno.test("snmp: CSV header and rows in kcptun 2021's order", () => {
+  assertEquals(
+    snmpCsvHeader(),
+    "Unix,BytesSent,BytesReceived,MaxConn,ActiveOpens,PassiveOpens,CurrEstab,InErrs,InCsumErrors,KCPInErrors,InPkts,OutPkts,InSegs,OutSegs,InBytes,OutBytes,RetransSegs,FastRetransSegs,EarlyRetransSegs,LostSegs,RepeatSegs,FECParityShards,FECErrs,FECRecovered,FECShortShards",
+  );
+  const s = new Snmp();
+  s.BytesSent = 1;
+  s.FECParityShards = 21;
+  s.FECRecovered = 23;
+  s.FECShortShards = 24;
+  assertEquals(
+    snmpCsvRow(1795633106.9, s),
+    "1795633106,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,21,0,23,24",
+  );
+  assertEquals(snmpCsvRow(0, s).split(",").length, 25);
+  assertEquals(snmpRecordText(5, new Snmp(), true).split("\n").length, 3);
+  assertEquals(
+    snmpRecordText(5, new Snmp(), false),
+    "5,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n",
+  );
+});
+
+Deno.test("snmp: only the file name part is a layout", () => {
+  const t = goTimeUTC(new Date(Date.UTC(2026, 10, 24, 1, 2, 3)));
+  assertEquals(snmpLogPath("./snmp-20060102.log", t), "./snmp-20261124.log");
+  assertEquals(snmpLogPath("/var/log/2006/kcp-15.csv", t), "/var/log/2006/kcp-01.csv");
+  assertEquals(snmpLogPath("snmp.csv", t), "snmp.csv");
+  // Digits in a name are tokens too (PROTOCOL.md §8.7).
+  assertEquals(snmpLogPath("kcp1.csv", t), "kcp11.csv");
+});
+
+function memoryFiles(): SnmpFiles & { data: Map<string, string>; fail: boolean } {
+  const data = new Map<string, string>();
+  const files = {
+    data,
+    fail: false,
+    size: (p: string) => new TextEncoder().encode(data.get(p) ?? "").length,
+    append: (p: string, text: string) => {
+      if (files.fail) throw new Error("disk full");
+      data.set(p, (data.get(p) ?? "") + text);
+    },
+  };
+  return files;
+}
+
+Deno.test("snmp logger: header once per file, a row per record, new file when the name changes", () => {
+  const files = memoryFiles();
+  let now = new Date(Date.UTC(2026, 10, 24, 23, 59, 58));
+  const s = new Snmp();
+  const errors: string[] = [];
+  const logger = new SnmpLogger({
+    path: "/logs/snmp-20060102.csv",
+    periodSeconds: 60,
+    snmp: s,
+    now: () => now,
+    zone: goTimeUTC,
+    files,
+    onError: (m) => errors.push(m),
+  });
+  assert(logger.enabled);
+  logger.writeRecord();
+  s.InPkts = 5;
+  logger.writeRecord();
+  now = new Date(Date.UTC(2026, 10, 25, 0, 0, 1));
+  logger.writeRecord();
+  const day1 = files.data.get("/logs/snmp-20261124.csv")!.split("\n");
+  assertEquals(day1.length, 4);
+  assertEquals(day1[0], snmpCsvHeader());
+  assert(day1[1].startsWith("1795564798,"), day1[1]);
+  assertEquals(day1[2].split(",")[10], "5");
+  const day2 = files.data.get("/logs/snmp-20261125.csv")!.split("\n");
+  assertEquals(day2[0], snmpCsvHeader());
+  assert(day2[1].startsWith("1795564801,"), day2[1]);
+  files.fail = true;
+  logger.writeRecord();
+  assertEquals(errors, ["snmp logger: disk full"]);
+});
+
+Deno.test("snmp logger: disabled without a path or a positive period", () => {
+  const files = memoryFiles();
+  for (const [path, periodSeconds] of [["", 60], ["x.csv", 0], ["x.csv", -1]] as const) {
+    const l = new SnmpLogger({ path, periodSeconds, snmp: new Snmp(), files });
+    assert(!l.enabled);
+    l.start();
+    assert(!l.running);
+    l.stop();
+  }
+  assertEquals(files.data.size, 0);
+});
+
+Deno.test("snmp logger: timer writes each period; stop writes a final row unless told not to", async () => {
+  const files = memoryFiles();
+  const logger = new SnmpLogger({
+    path: "x.csv",
+    periodSeconds: 0.01,
+    snmp: new Snmp(),
+    zone: goTimeUTC,
+    files,
+  });
+  logger.start();
+  logger.start(); // idempotent
+  assert(logger.running);
+  // Wait (bounded) for at least one tick; counts, not timing, are asserted.
+  for (let i = 0; i < 200 && (files.data.get("x.csv") ?? "").split("\n").length < 3; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const ticks = files.data.get("x.csv")!.split("\n").length - 2;
+  assert(ticks >= 1, "at least one timed row");
+  logger.stop();
+  assert(!logger.running);
+  const after = files.data.get("x.csv")!.split("\n").length - 2;
+  assert(after >= ticks + 1, "stop wrote a final row");
+  logger.stop(); // idempotent, no extra row
+  assertEquals(files.data.get("x.csv")!.split("\n").length - 2, after);
+
+  const quiet = new SnmpLogger({ path: "y.csv", periodSeconds: 3600, snmp: new Snmp(), files });
+  quiet.start();
+  quiet.stop({ finalRecord: false });
+  assertEquals(files.data.has("y.csv"), false);
+});
+
+Deno.test("snmp logger: real files, header only when empty", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/snmp.csv`;
+    const l = new SnmpLogger({ path, periodSeconds: 60, snmp: new Snmp(), zone: goTimeUTC });
+    l.writeRecord();
+    l.writeRecord();
+    const lines = Deno.readTextFileSync(path).split("\n");
+    assertEquals(lines.length, 4);
+    assertEquals(lines[0], snmpCsvHeader());
+    assertEquals(lines[3], "");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
