@@ -142,10 +142,13 @@ export interface CommonConfig {
   readonly qpp: boolean;
   /** `-QPPCount` (accepted, unused). */
   readonly qppcount: number;
-  /** Explicit pipeline (`-pipeline` or JSON `pipeline`), or null for the one the flags imply. */
+  /**
+   * Explicit pipeline (`-pipeline` or JSON `pipeline`, with JSON `pipelineOptions` as its
+   * `options`), or null for the one the flags imply ({@link defaultPipeline}).
+   */
   readonly pipeline: PipelineSpec | null;
-  /** Where relative plugin paths in {@link CommonConfig.pipeline} resolve (the JSON file), or null for the current directory. */
-  readonly pipelineBase: URL | null;
+  /** JSON `pipelineOptions`: options per stage name (`{}` when absent). */
+  readonly pipelineOptions: Readonly<Record<string, StageOptions>>;
   /** The `-c` file, or `""`. */
   readonly configFile: string;
   /** True when `mode` is one of the presets. */
@@ -225,6 +228,7 @@ const COMMON_KEYS = [
   "tcp",
   "pprof",
   "pipeline",
+  "pipelineoptions",
 ] as const;
 
 /** A setting both roles have. */
@@ -241,7 +245,7 @@ export type ClientSettingKey =
 export type ServerSettingKey = CommonSettingKey | "listen" | "target";
 type SettingKey = ClientSettingKey | ServerSettingKey;
 
-type SettingKind = "string" | "int" | "bool" | "pipeline";
+type SettingKind = "string" | "int" | "bool" | "pipeline" | "stageOptions";
 
 /** One setting: its flag names, JSON key, type and help text. */
 export interface SettingInfo {
@@ -249,9 +253,12 @@ export interface SettingInfo {
   readonly key: SettingKey;
   /** kcptun's JSON key (matched case-insensitively). */
   readonly json: string;
-  /** Flag names, canonical first. */
+  /** Flag names, canonical first (none: JSON only). */
   readonly flags: readonly string[];
-  /** Value type (`pipeline`: a comma list on the command line, an array in JSON). */
+  /**
+   * Value type (`pipeline`: a comma list on the command line, an array in JSON;
+   * `stageOptions`: JSON only, an object of objects).
+   */
   readonly kind: SettingKind;
   /** Help text. */
   readonly usage: string;
@@ -358,12 +365,18 @@ export const SETTINGS: ReadonlyMap<SettingKey, SettingInfo> = new Map(
       "pipeline",
       "kcptun-ts: stage list, outermost first, comma-separated, eg: tcp,smux,snappy,kcp,fec,crypt,udp",
     ),
+    s("pipelineoptions", "stageOptions", "kcptun-ts: options per stage name (JSON only)", {
+      json: "pipelineOptions",
+      flags: [],
+    }),
   ].map((i) => [i.key, i]),
 );
 
-type RawValue = FlagValue | PipelineSpec;
+type RawValue = FlagValue | PipelineSpec | Record<string, StageOptions>;
 
-const COMMON_DEFAULTS: Readonly<Record<CommonSettingKey, FlagValue>> = {
+type FlagSettingKey = Exclude<CommonSettingKey, "pipelineoptions">;
+
+const COMMON_DEFAULTS: Readonly<Record<FlagSettingKey, FlagValue>> = {
   key: "it's a secrect",
   crypt: "aes",
   mode: "fast",
@@ -399,7 +412,9 @@ const COMMON_DEFAULTS: Readonly<Record<CommonSettingKey, FlagValue>> = {
 };
 
 /** Client defaults (kcptun 2021). */
-export const CLIENT_DEFAULTS: Readonly<Record<ClientSettingKey, FlagValue>> = {
+export const CLIENT_DEFAULTS: Readonly<
+  Record<Exclude<ClientSettingKey, "pipelineoptions">, FlagValue>
+> = {
   ...COMMON_DEFAULTS,
   localaddr: ":12948",
   remoteaddr: "vps:29900",
@@ -409,7 +424,9 @@ export const CLIENT_DEFAULTS: Readonly<Record<ClientSettingKey, FlagValue>> = {
 };
 
 /** Server defaults (kcptun 2021). */
-export const SERVER_DEFAULTS: Readonly<Record<ServerSettingKey, FlagValue>> = {
+export const SERVER_DEFAULTS: Readonly<
+  Record<Exclude<ServerSettingKey, "pipelineoptions">, FlagValue>
+> = {
   ...COMMON_DEFAULTS,
   listen: ":29900",
   target: "127.0.0.1:12948",
@@ -529,7 +546,7 @@ function flagSpecs(
     const info = SETTINGS.get(key as SettingKey)!;
     out.push({
       names: info.flags,
-      kind: info.kind === "pipeline" ? "string" : info.kind,
+      kind: info.kind === "pipeline" || info.kind === "stageOptions" ? "string" : info.kind,
       defaultValue: defaults[key],
       usage: info.usage,
       env: info.env,
@@ -886,20 +903,24 @@ export interface JsonSettings {
 }
 
 function settingKeysOf(role: Role): readonly SettingKey[] {
-  return role === "client"
+  const keys: SettingKey[] = role === "client"
     ? Object.keys(CLIENT_DEFAULTS) as ClientSettingKey[]
     : Object.keys(SERVER_DEFAULTS) as ServerSettingKey[];
+  return [...keys, "pipelineoptions"];
 }
 
-function pipelineFromJson(node: JsonNode, where: (n: JsonNode) => string): PipelineSpec {
+type Where = (n: JsonNode) => string;
+
+function stageOptionsOf(n: JsonNode, where: Where, what: string): StageOptions {
+  if (n.t !== "object") {
+    throw new ConfigError(`${where(n)}: ${what} must be an object, got ${describeNode(n)}`);
+  }
+  return jsonToPlain(n) as StageOptions;
+}
+
+function pipelineFromJson(node: JsonNode, where: Where): PipelineSpec {
   const bad = (n: JsonNode, why: string): never => {
     throw new ConfigError(`${where(n)}: ${why}`);
-  };
-  const optionsOf = (n: JsonNode): StageOptions => {
-    if (n.t !== "object") {
-      return bad(n, `pipeline options must be an object, got ${describeNode(n)}`);
-    }
-    return jsonToPlain(n) as StageOptions;
   };
   const entry = (n: JsonNode): PipelineEntry => {
     if (n.t === "string") {
@@ -921,7 +942,7 @@ function pipelineFromJson(node: JsonNode, where: (n: JsonNode) => string): Pipel
         }
         stage = m.value.v.trim();
       } else if (m.key === "options") {
-        options = optionsOf(m.value);
+        options = stageOptionsOf(m.value, where, "stage options");
       } else {
         return bad(
           m.value,
@@ -932,40 +953,24 @@ function pipelineFromJson(node: JsonNode, where: (n: JsonNode) => string): Pipel
     if (stage === undefined) return bad(n, 'a pipeline entry object needs "stage"');
     return options === undefined ? { stage } : { stage, options };
   };
-  const list = (n: JsonNode): PipelineEntry[] => {
-    if (n.t !== "array") return bad(n, `pipeline stages must be an array, got ${describeNode(n)}`);
-    if (n.items.length === 0) return bad(n, "pipeline is empty");
-    return n.items.map(entry);
-  };
-  if (node.t === "array") return { stages: list(node) };
+  if (node.t !== "array") {
+    return bad(node, `pipeline must be an array of stages, got ${describeNode(node)}`);
+  }
+  if (node.items.length === 0) return bad(node, "pipeline is empty");
+  return { stages: node.items.map(entry) };
+}
+
+function pipelineOptionsFromJson(node: JsonNode, where: Where): Record<string, StageOptions> {
   if (node.t !== "object") {
-    return bad(
-      node,
-      `pipeline must be an array of stages or { "stages", "options" }, got ${describeNode(node)}`,
+    throw new ConfigError(
+      `${where(node)}: expected an object of per-stage option objects, got ${describeNode(node)}`,
     );
   }
-  let stages: PipelineEntry[] | undefined;
-  let options: Record<string, StageOptions> | undefined;
+  const out: Record<string, StageOptions> = {};
   for (const m of node.members) {
-    if (m.key === "stages") stages = list(m.value);
-    else if (m.key === "options") {
-      if (m.value.t !== "object") {
-        return bad(
-          m.value,
-          `pipeline "options" must be an object of objects, got ${describeNode(m.value)}`,
-        );
-      }
-      options = {};
-      for (const o of m.value.members) options[o.key] = optionsOf(o.value);
-    } else {
-      return bad(
-        m.value,
-        `unknown key ${goQuote(m.key)} in pipeline (expected "stages", "options")`,
-      );
-    }
+    out[m.key] = stageOptionsOf(m.value, where, `options of stage ${goQuote(m.key)}`);
   }
-  if (stages === undefined) return bad(node, 'pipeline object needs "stages"');
-  return options === undefined ? { stages } : { stages, options };
+  return out;
 }
 
 /**
@@ -1038,6 +1043,9 @@ export function readJsonSettings(text: string, file: string, role: Role): JsonSe
       case "pipeline":
         values.set(info.key, pipelineFromJson(v, where));
         break;
+      case "stageOptions":
+        values.set(info.key, pipelineOptionsFromJson(v, where));
+        break;
     }
   }
   return { values, unknown };
@@ -1065,8 +1073,6 @@ export type CliOutcome<T> = { readonly kind: "run"; readonly config: T } | CliEx
 export interface ParseOptions {
   /** Reads the `-c` file (default `Deno.readTextFileSync`). */
   readonly readFile?: (path: string) => string;
-  /** Current directory for resolving the `-c` path into {@link CommonConfig.pipelineBase} (default `Deno.cwd()`). */
-  readonly cwd?: () => string;
   /** Program name for the help's USAGE line. */
   readonly programName?: string;
 }
@@ -1076,13 +1082,6 @@ function readError(e: unknown): string {
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (e instanceof Deno.errors.IsADirectory) return "is a directory";
   return e instanceof Error ? e.message : String(e);
-}
-
-function fileUrl(path: string, cwd: () => string): URL {
-  const abs = path.startsWith("/") ? path : `${cwd().replace(/\/$/, "")}/${path}`;
-  const url = new URL("file:///");
-  url.pathname = abs;
-  return url;
 }
 
 /** Parses `-pipeline a,b,c`. */
@@ -1099,7 +1098,6 @@ class Resolver {
   readonly sources = new Map<SettingKey, ValueSource>();
   readonly warnings: string[] = [];
   configFile = "";
-  jsonBase: URL | null = null;
 
   int(k: SettingKey): number {
     return this.raw.get(k) as number;
@@ -1155,6 +1153,8 @@ function resolve(
 
   const r = new Resolver();
   try {
+    r.raw.set("pipelineoptions", {});
+    r.sources.set("pipelineoptions", "default");
     for (const key of Object.keys(defaults) as SettingKey[]) {
       const flag = SETTINGS.get(key)!.flags[0];
       const v = parsed.values.get(flag)!;
@@ -1179,7 +1179,6 @@ function resolve(
       for (const [k, v] of json.values) {
         r.raw.set(k, v);
         r.sources.set(k, "json");
-        if (k === "pipeline") r.jsonBase = fileUrl(r.configFile, opts.cwd ?? Deno.cwd);
       }
       if (json.unknown.length > 0) {
         r.warnings.push(
@@ -1311,8 +1310,13 @@ function finish(role: Role, r: Resolver): ClientConfig | ServerConfig {
       "pprof: kcptun-ts has no profiling server on :6060; profile with deno run --inspect (Chrome DevTools) or --v8-flags=--prof",
     );
   }
-  const pipelineRaw = r.raw.get("pipeline");
-  const pipeline = pipelineRaw === undefined ? null : pipelineRaw as PipelineSpec;
+  const pipelineOptions = r.raw.get("pipelineoptions") as Record<string, StageOptions>;
+  const stages = (r.raw.get("pipeline") as PipelineSpec | undefined)?.stages;
+  const pipeline: PipelineSpec | null = stages === undefined
+    ? null
+    : Object.keys(pipelineOptions).length > 0
+    ? { stages, options: pipelineOptions }
+    : { stages };
 
   const common: CommonConfig = {
     key: r.str("key"),
@@ -1347,7 +1351,7 @@ function finish(role: Role, r: Resolver): ClientConfig | ServerConfig {
     qpp: false,
     qppcount: r.int("qppcount"),
     pipeline,
-    pipelineBase: pipeline === null ? null : r.jsonBase,
+    pipelineOptions,
     configFile: r.configFile,
     modePreset: preset !== undefined,
     warnings: r.warnings,
@@ -1433,6 +1437,7 @@ export function parseServerConfig(
  * is configured: `-nocomp` drops `snappy`; `-tcp` uses `faketcp` instead of `udp`; `-crypt null`
  * drops `crypt` (`none` keeps it: its header is still on the wire); `fec` stays even with
  * `-ds 0 -ps 0` because Go peers may still send FEC; a unix socket end uses `unix` for `tcp`.
+ * JSON `pipelineOptions` become its `options`.
  */
 export function defaultPipeline(config: ClientConfig | ServerConfig): PipelineSpec {
   const appEnd = config.role === "client" ? config.localAddress : config.targetAddress;
@@ -1441,7 +1446,14 @@ export function defaultPipeline(config: ClientConfig | ServerConfig): PipelineSp
   stages.push("kcp", "fec");
   if (config.crypt !== "null") stages.push("crypt");
   stages.push(config.tcp ? "faketcp" : "udp");
-  return { stages };
+  return Object.keys(config.pipelineOptions).length > 0
+    ? { stages, options: config.pipelineOptions }
+    : { stages };
+}
+
+/** The pipeline to build: the configured one, else {@link defaultPipeline}. */
+export function effectivePipeline(config: ClientConfig | ServerConfig): PipelineSpec {
+  return config.pipeline ?? defaultPipeline(config);
 }
 
 /** The version string in the startup log. */

@@ -5,6 +5,7 @@ import {
   type ClientConfig,
   ConfigError,
   defaultPipeline,
+  effectivePipeline,
   foldKey,
   JsonSyntaxError,
   jsonToPlain,
@@ -26,7 +27,7 @@ function client(
   files: Record<string, string> = {},
   env: Record<string, string> = {},
 ): ClientConfig {
-  const r = parseClientConfig(argv, env, { readFile: (p) => read(files, p), cwd: () => "/work" });
+  const r = parseClientConfig(argv, env, { readFile: (p) => read(files, p) });
   if (r.kind !== "run") {
     throw new Error(`expected a config, got exit ${r.code}: ${r.stderr}${r.stdout}`);
   }
@@ -34,7 +35,7 @@ function client(
 }
 
 function server(argv: string[], files: Record<string, string> = {}): ServerConfig {
-  const r = parseServerConfig(argv, {}, { readFile: (p) => read(files, p), cwd: () => "/work" });
+  const r = parseServerConfig(argv, {}, { readFile: (p) => read(files, p) });
   if (r.kind !== "run") {
     throw new Error(`expected a config, got exit ${r.code}: ${r.stderr}${r.stdout}`);
   }
@@ -55,7 +56,7 @@ function fatal(
   files: Record<string, string> = {},
 ): string {
   const parse = role === "client" ? parseClientConfig : parseServerConfig;
-  const r = parse(argv, {}, { readFile: (p) => read(files, p), cwd: () => "/work" });
+  const r = parse(argv, {}, { readFile: (p) => read(files, p) });
   assert(r.kind === "exit", `expected an exit for ${argv.join(" ")}`);
   assertEquals(r.code, code, r.stderr);
   assert(
@@ -285,8 +286,6 @@ Deno.test("config: a shared file with mixed-case and unknown keys", () => {
   assertEquals(c.pipeline, {
     stages: ["tcp", "smux", "kcp", { stage: "./obfs.js", options: { seed: 7 } }, "crypt", "udp"],
   });
-  assertEquals(c.pipelineBase?.href, "file:///work/shared.json");
-  assertEquals(new URL("./obfs.js", c.pipelineBase!).href, "file:///work/obfs.js");
 
   const s = server(["-c", "shared.json"], files);
   assertEquals(s.targetAddress, { kind: "unix", path: "/run/app.sock", text: "/run/app.sock" });
@@ -522,40 +521,55 @@ Deno.test("config: -h, help, -v and usage errors become exits", () => {
   fatal("client", ["-h", "-x"], 2, "-x");
 });
 
-Deno.test("config: -pipeline flag and JSON forms", () => {
-  assertEquals(client(["-pipeline", " tcp , smux,kcp,fec,crypt,udp "]).pipeline, {
-    stages: ["tcp", "smux", "kcp", "fec", "crypt", "udp"],
-  });
-  assertEquals(client(["-pipeline", "tcp,smux,kcp,udp"]).pipelineBase, null);
-  const obj = client(["-c", "p.json"], {
+Deno.test("config: -pipeline flag, JSON pipeline and pipelineOptions", () => {
+  const flag = client(["-pipeline", " tcp , smux,kcp,fec,crypt,udp "]);
+  assertEquals(flag.pipeline, { stages: ["tcp", "smux", "kcp", "fec", "crypt", "udp"] });
+  assertEquals(flag.pipelineOptions, {});
+  assertEquals(flag.sources.pipeline, "flag");
+  // The plugin guide's form (docs/plugins.md), keys case-insensitive like every other key.
+  const guide = client(["-c", "p.json"], {
     "p.json": JSON.stringify({
-      pipeline: {
-        stages: ["tcp", "smux", "kcp", "crypt", "udp"],
-        options: { crypt: { method: "aes" } },
-      },
+      pipeline: ["tcp", "smux", "snappy", "kcp", "fec", "./examples/padding.ts", "crypt", "udp"],
+      PipelineOptions: { padding: { max: 64 } },
     }),
   });
-  assertEquals(obj.pipeline, {
-    stages: ["tcp", "smux", "kcp", "crypt", "udp"],
-    options: { crypt: { method: "aes" } },
+  assertEquals(guide.pipeline, {
+    stages: ["tcp", "smux", "snappy", "kcp", "fec", "./examples/padding.ts", "crypt", "udp"],
+    options: { padding: { max: 64 } },
   });
-  assertEquals(obj.pipelineBase?.href, "file:///work/p.json");
-  // JSON replaces the flag's pipeline.
+  assertEquals(guide.sources.pipelineoptions, "json");
+  assertEquals(guide.warnings, []);
+  // Options alone apply to the pipeline the flags imply.
+  const optsOnly = client(["-nocomp", "-c", "o.json"], {
+    "o.json": '{"pipelineOptions": {"crypt": {"x": [1, null, "y"]}}}',
+  });
+  assertEquals(optsOnly.pipeline, null);
+  assertEquals(effectivePipeline(optsOnly), {
+    stages: ["tcp", "smux", "kcp", "fec", "crypt", "udp"],
+    options: { crypt: { x: [1, null, "y"] } },
+  });
+  assertEquals(effectivePipeline(flag), flag.pipeline!);
+  // JSON replaces the flag's pipeline; flag stages take the file's options.
   assertEquals(
     client(["-pipeline", "a", "-c", "/etc/k.json"], { "/etc/k.json": '{"pipeline": ["b"]}' })
       .pipeline,
     { stages: ["b"] },
   );
+  assertEquals(
+    client(["-pipeline", "a,b", "-c", "k"], { k: '{"pipelineOptions": {"a": {"n": 1}}}' }).pipeline,
+    { stages: ["a", "b"], options: { a: { n: 1 } } },
+  );
   const bad: [string, string][] = [
-    ['{"pipeline": "tcp,udp"}', "pipeline must be an array of stages"],
+    ['{"pipeline": "tcp,udp"}', "pipeline must be an array of stages, got string"],
+    ['{"pipeline": {"stages": ["x"]}}', "pipeline must be an array of stages, got an object"],
     ['{"pipeline": []}', "pipeline is empty"],
     ['{"pipeline": [""]}', "empty stage name in pipeline"],
     ['{"pipeline": [1]}', "a pipeline entry is a stage name or"],
     ['{"pipeline": [{"options": {}}]}', 'needs "stage"'],
     ['{"pipeline": [{"stage": "x", "opts": {}}]}', 'unknown key "opts" in a pipeline entry'],
-    ['{"pipeline": [{"stage": "x", "options": 3}]}', "pipeline options must be an object"],
-    ['{"pipeline": {"stages": ["x"], "extra": 1}}', 'unknown key "extra" in pipeline'],
-    ['{"pipeline": {"options": {}}}', 'pipeline object needs "stages"'],
+    ['{"pipeline": [{"stage": "x", "options": 3}]}', "stage options must be an object"],
+    ['{"pipelineOptions": [1]}', "expected an object of per-stage option objects, got an array"],
+    ['{"pipelineOptions": {"crypt": 1}}', 'options of stage "crypt" must be an object'],
   ];
   for (const [json, msg] of bad) fatal("client", ["-c", "p.json"], 1, msg, { "p.json": json });
 });
