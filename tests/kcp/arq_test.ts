@@ -401,3 +401,13 @@ Deno.test("release() returns every segment to the pool", () => {
   kcp.release();
   assertEquals([kcp.waitSnd(), kcp.readable(), kcp.reorderCount], [0, 0, 0]);
 });
+
+Deno.test("check(): an idle sleep longer than the u32 clock's half range starts a new tick grid", () => {
+  const { kcp } = newKcp(1, { nc: 1 });
+  updateOut(kcp, 1000);
+  assertEquals(kcp.check(1000), Infinity);
+  const later = 1000 + 2 ** 31 + 12345; // the wrapped difference looks negative
+  feed(kcp, push(0, 1, new Uint8Array(1)), later);
+  assertEquals(kcp.check(later), later);
+  assertEquals(segmentsOf(updateOut(kcp, later)).length, 1);
+});

@@ -40,6 +40,7 @@ export const PROBE_INIT = 7000;
 export const PROBE_LIMIT = 120000;
 
 const THRESH_INIT = 2;
+const MAX_INTERVAL = 5000;
 const THRESH_MIN = 2;
 const ASK_SEND = 1;
 const ASK_TELL = 2;
@@ -221,7 +222,7 @@ export class Kcp {
       this.#rxMinrto = nodelay !== 0 ? RTO_NODELAY_MIN : RTO_MIN;
     }
     if (interval >= 0) {
-      this.#interval = interval > 5000 ? 5000 : interval < 10 ? 10 : interval | 0;
+      this.#interval = interval > MAX_INTERVAL ? MAX_INTERVAL : interval < 10 ? 10 : interval | 0;
     }
     if (resend >= 0) this.#fastresend = resend | 0;
     if (nc >= 0) this.#nocwnd = nc | 0;
@@ -602,6 +603,10 @@ export class Kcp {
       if (late > 0) {
         const steps = Math.ceil(late / this.#interval);
         this.#tsFlush = (this.#tsFlush + steps * this.#interval) >>> 0;
+      } else if (late < -MAX_INTERVAL) {
+        // A tick is never scheduled further ahead than the longest interval: the u32 clock
+        // wrapped during a sleep of 24+ days. Start a new grid.
+        this.#tsFlush = t;
       }
     }
   }
