@@ -39,40 +39,18 @@ import {
 import { renderHelp, VERSION, versionText } from "./usage.ts";
 import type { PipelineEntry, PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
+import { CRYPT_METHODS, type CryptMethod } from "../transforms/crypt/suite_types.ts";
+import { KCP_MODES } from "../transforms/kcp/modes.ts";
 
 /** Which end of the tunnel. */
 export type Role = "client" | "server";
 
-/** Packet encryption methods (2026 adds `aes-128-gcm` and `null`). */
-export const CRYPT_METHODS = [
-  "aes",
-  "aes-128",
-  "aes-128-gcm",
-  "aes-192",
-  "salsa20",
-  "blowfish",
-  "twofish",
-  "cast5",
-  "3des",
-  "tea",
-  "xtea",
-  "xor",
-  "sm4",
-  "none",
-  "null",
-] as const;
-
-/** One packet encryption method. */
-export type CryptMethod = typeof CRYPT_METHODS[number];
-
-/** `-mode` presets: nodelay, interval, resend, nc (identical in 2021 and 2026). */
+/**
+ * `-mode` presets: nodelay, interval, resend, nc (identical in 2021 and 2026; the KCP layer's
+ * table).
+ */
 export const MODE_PRESETS: ReadonlyMap<string, readonly [number, number, number, number]> = new Map(
-  [
-    ["normal", [0, 40, 2, 1]],
-    ["fast", [0, 30, 2, 1]],
-    ["fast2", [1, 20, 2, 1]],
-    ["fast3", [1, 10, 2, 1]],
-  ],
+  Object.entries(KCP_MODES).map(([name, p]) => [name, [p.nodelay, p.interval, p.resend, p.nc]]),
 );
 
 /** Where a resolved value came from. */
