@@ -173,7 +173,8 @@ export interface ServerConfig extends CommonConfig {
   readonly sources: Readonly<Record<ServerSettingKey, ValueSource>>;
 }
 
-const COMMON_KEYS = [
+/** Every setting both roles have, as named in the config objects. */
+export const COMMON_KEYS = [
   "key",
   "crypt",
   "mode",
@@ -221,9 +222,11 @@ export type ClientSettingKey =
   | "scavengettl";
 /** A server setting. */
 export type ServerSettingKey = CommonSettingKey | "listen" | "target";
-type SettingKey = ClientSettingKey | ServerSettingKey;
+/** Any setting. */
+export type SettingKey = ClientSettingKey | ServerSettingKey;
 
-type SettingKind = "string" | "int" | "bool" | "pipeline" | "stageOptions";
+/** How a setting is written (see {@link SettingInfo.kind}). */
+export type SettingKind = "string" | "int" | "bool" | "pipeline" | "stageOptions";
 
 /** One setting: its flag names, JSON key, type and help text. */
 export interface SettingInfo {
@@ -350,7 +353,8 @@ export const SETTINGS: ReadonlyMap<SettingKey, SettingInfo> = new Map(
   ].map((i) => [i.key, i]),
 );
 
-type RawValue = FlagValue | PipelineSpec | Record<string, StageOptions>;
+/** A setting's value before checks: a flag value, a pipeline, or per-stage options. */
+export type RawValue = FlagValue | PipelineSpec | Record<string, StageOptions>;
 
 type FlagSettingKey = Exclude<CommonSettingKey, "pipelineoptions">;
 

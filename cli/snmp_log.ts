@@ -356,14 +356,15 @@ export function formatGoTime(layout: string, t: GoTime): string {
 // ---------------------------------------------------------------------------------------------
 // SNMP text
 
-type Counters = Pick<Snmp, SnmpField> | Readonly<Record<SnmpField, number>>;
+/** The counters: an {@link Snmp} or a snapshot of one. */
+export type SnmpCounters = Pick<Snmp, SnmpField> | Readonly<Record<SnmpField, number>>;
 
 function counter(n: number): string {
   return Number.isSafeInteger(n) ? String(n) : BigInt(Math.trunc(n)).toString();
 }
 
 /** The `SIGUSR1` line (without the log timestamp): `KCP SNMP:&{BytesSent:0 BytesReceived:0 …}`. */
-export function snmpDumpLine(snmp: Counters): string {
+export function snmpDumpLine(snmp: SnmpCounters): string {
   return "KCP SNMP:&{" + SNMP_STRUCT_FIELDS.map((f) => `${f}:${counter(snmp[f])}`).join(" ") + "}";
 }
 
@@ -373,7 +374,7 @@ export function snmpCsvHeader(): string {
 }
 
 /** One CSV row, without the newline: `<unix seconds>,<counters in CSV order>`. */
-export function snmpCsvRow(unixSeconds: number, snmp: Counters): string {
+export function snmpCsvRow(unixSeconds: number, snmp: SnmpCounters): string {
   return [String(Math.floor(unixSeconds)), ...SNMP_CSV_FIELDS.map((f) => counter(snmp[f]))].join(
     ",",
   );
@@ -386,7 +387,11 @@ export function snmpLogPath(path: string, t: GoTime): string {
 }
 
 /** The text to append for one record: the header first when the file is empty. */
-export function snmpRecordText(unixSeconds: number, snmp: Counters, fileIsEmpty: boolean): string {
+export function snmpRecordText(
+  unixSeconds: number,
+  snmp: SnmpCounters,
+  fileIsEmpty: boolean,
+): string {
   return (fileIsEmpty ? snmpCsvHeader() + "\n" : "") + snmpCsvRow(unixSeconds, snmp) + "\n";
 }
 
@@ -429,7 +434,7 @@ export interface SnmpLoggerOptions {
   /** `-snmpperiod` in seconds (≤ 0: the logger does nothing). */
   readonly periodSeconds: number;
   /** The counters. */
-  readonly snmp: Counters;
+  readonly snmp: SnmpCounters;
   /** Wall clock (default `new Date()`). */
   readonly now?: () => Date;
   /** Breaks a date into Go time fields for the file name (default local time). */
@@ -497,7 +502,7 @@ export class SnmpLogger {
  * Logs {@link snmpDumpLine} through `log` on every `SIGUSR1`, as kcptun. Returns the function
  * that removes the handler. Does nothing (and returns a no-op) where signals are unsupported.
  */
-export function installSnmpSignal(log: (line: string) => void, snmp: Counters): () => void {
+export function installSnmpSignal(log: (line: string) => void, snmp: SnmpCounters): () => void {
   const handler = () => log(snmpDumpLine(snmp));
   try {
     Deno.addSignalListener("SIGUSR1", handler);
