@@ -87,6 +87,8 @@ class StreamState {
   peerConsumed = 0;
   peerWindow = INITIAL_PEER_WINDOW;
   updQueued = false;
+  /** The `consumed` value of the queued UPD (numRead when the last read called for one). */
+  updConsumed = 0;
   dirty = false;
   // round-robin ring of streams with something to send
   active = false;
@@ -518,7 +520,10 @@ export class SmuxSession {
     s.incr += n;
     if (s.incr >= this.#updThreshold || s.numRead === n) {
       s.incr = 0;
-      if (s.numRead !== 0 && !s.updQueued && !s.closing && !this.#closed) {
+      if (s.numRead === 0 || s.closing || this.#closed) return;
+      // One queued UPD per stream at most: a later one only raises its consumed count.
+      s.updConsumed = s.numRead;
+      if (!s.updQueued) {
         s.updQueued = true;
         this.#control.push(s.id * 8 + CMD_UPD);
       }
@@ -573,7 +578,7 @@ export class SmuxSession {
       s.updQueued = false;
       if (s.closing) continue;
       this.#stats.framesOut++;
-      return encodeUpd(ver, sid, s.numRead, this.config.maxStreamBuffer);
+      return encodeUpd(ver, sid, s.updConsumed, this.config.maxStreamBuffer);
     }
     const s = this.#ring;
     if (s === null) return null;
