@@ -5,8 +5,8 @@
  * Forms (PROTOCOL.md §8.1–8.3):
  * - `host:port`, `:port` (every interface), `[::1]:29900` (IPv6 needs brackets);
  * - `host:min-max`, a port range (2026 multiport; client `-r` and server `-l` only);
- * - anything Go's `net.SplitHostPort` rejects is a unix socket path where one is allowed
- *   (server `-t` in both kcptun generations, client `-l` in 2026).
+ * - where a unix socket path is allowed (server `-t` in both kcptun generations, client `-l` in
+ *   2026), anything Go's `net.SplitHostPort` rejects is one, and so is anything with a `/`.
  *
  * Host names are kept as written; resolving them is the transport's job.
  *
@@ -122,6 +122,8 @@ export function parseAddress(text: string, rules: InetRules): InetAddress;
 export function parseAddress(text: string, rules: AddressRules): Address;
 export function parseAddress(text: string, rules: AddressRules): Address {
   if (text === "") throw new AddressError("empty address");
+  // A host never has a slash; Go would take "/run/a:80" for host "/run/a" and fail to dial it.
+  if (rules.unix && text.includes("/")) return { kind: "unix", path: text, text };
   const split = splitHostPort(text);
   if (typeof split === "string") {
     if (looksLikeBareIPv6(text)) {
@@ -146,11 +148,7 @@ export function parseAddress(text: string, rules: AddressRules): Address {
     return { kind: "inet", host, minPort: 0, maxPort: 0, text };
   }
   const p = parsePort(port, rules.portZero);
-  if (typeof p === "string") {
-    // Go would read a unix path with a colon in it as host:port; a slash says it is a path.
-    if (rules.unix && text.includes("/")) return { kind: "unix", path: text, text };
-    throw new AddressError(p);
-  }
+  if (typeof p === "string") throw new AddressError(p);
   return { kind: "inet", host, minPort: p, maxPort: p, text };
 }
 

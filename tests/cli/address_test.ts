@@ -109,8 +109,10 @@ Deno.test("address: unix socket paths where allowed", () => {
   });
   assertEquals(parseAddress("app.sock", SERVER_TARGET).kind, "unix");
   assertEquals(parseAddress("/tmp/kcp.sock", CLIENT_LISTEN).kind, "unix");
-  // Go would read this as host "/tmp/a" port "b"; the slash makes it a path.
+  // Go would read these as host "/tmp/a" and a port; the slash makes them paths.
   assertEquals(parseAddress("/tmp/a:b", SERVER_TARGET).kind, "unix");
+  assertEquals(parseAddress("/tmp/a:80", SERVER_TARGET).kind, "unix");
+  assertEquals(parseAddress("./a.sock", CLIENT_LISTEN).kind, "unix");
   assertThrows(() => parseAddress("/run/app.sock", CLIENT_REMOTE), AddressError, "missing port");
   assertThrows(() => parseAddress("/x.sock", SERVER_LISTEN), AddressError, "missing port");
   assertThrows(() => parseAddress("::1:80", SERVER_TARGET), AddressError, "brackets");
