@@ -29,7 +29,7 @@ export class HeaderCryptSuite implements CryptSuite {
   /** The method this suite implements. */
   readonly method: CryptMethod;
   /** Always {@link CRYPT_HEADER_SIZE}. */
-  readonly overhead = CRYPT_HEADER_SIZE;
+  readonly overhead: number = CRYPT_HEADER_SIZE;
   /** The cipher applied to whole datagrams. */
   readonly cipher: DatagramCipher;
   readonly #nonces: NonceSource;
