@@ -499,15 +499,30 @@ export class SnmpLogger {
 }
 
 /**
- * Logs {@link snmpDumpLine} through `log` on every `SIGUSR1`, as kcptun. Returns the function
- * that removes the handler. Does nothing (and returns a no-op) where signals are unsupported.
+ * Logs {@link snmpDumpLine} through `log` on every `SIGUSR1` (or the signals given), as kcptun.
+ * Returns the function that removes the handlers. Signals the platform does not support are
+ * skipped.
+ *
+ * Beware: since Deno 2.9.2, `SIGUSR1` also starts Deno's V8 inspector on 127.0.0.1:9229 (as
+ * Node does), whatever listeners the program has; any local user can then attach to it. Pass
+ * `["SIGUSR2"]` to use another signal (docs/cli.md).
  */
-export function installSnmpSignal(log: (line: string) => void, snmp: SnmpCounters): () => void {
+export function installSnmpSignal(
+  log: (line: string) => void,
+  snmp: SnmpCounters,
+  signals: readonly Deno.Signal[] = ["SIGUSR1"],
+): () => void {
   const handler = () => log(snmpDumpLine(snmp));
-  try {
-    Deno.addSignalListener("SIGUSR1", handler);
-  } catch {
-    return () => {};
+  const installed: Deno.Signal[] = [];
+  for (const sig of signals) {
+    try {
+      Deno.addSignalListener(sig, handler);
+      installed.push(sig);
+    } catch {
+      // Not available here (Windows, or a signal Deno reserves).
+    }
   }
-  return () => Deno.removeSignalListener("SIGUSR1", handler);
+  return () => {
+    for (const sig of installed) Deno.removeSignalListener(sig, handler);
+  };
 }

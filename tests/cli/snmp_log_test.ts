@@ -6,6 +6,7 @@ import {
   goTimeFixed,
   goTimeLocal,
   goTimeUTC,
+  installSnmpSignal,
   snmpCsvHeader,
   snmpCsvRow,
   snmpDumpLine,
@@ -262,4 +263,22 @@ Deno.test("snmp logger: real files, header only when empty", () => {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("snmp: the dump signal logs the line and can be removed", async () => {
+  // SIGUSR2, not SIGUSR1: in Deno ≥ 2.9.2 SIGUSR1 also starts the V8 inspector.
+  const lines: string[] = [];
+  const s = new Snmp();
+  s.InPkts = 9;
+  const remove = installSnmpSignal((l) => lines.push(l), s, ["SIGUSR2"]);
+  try {
+    Deno.kill(Deno.pid, "SIGUSR2");
+    for (let i = 0; i < 200 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  } finally {
+    remove();
+  }
+  assertEquals(lines, [snmpDumpLine(s)]);
+  assert(lines[0].includes(" InPkts:9 "));
+  // Unsupported signals are skipped rather than thrown.
+  installSnmpSignal(() => {}, s, ["SIGKILL"])();
 });
