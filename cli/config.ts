@@ -36,7 +36,7 @@ import {
   parseArgs,
   UsageError,
 } from "./flags.ts";
-import { renderHelp, VERSION, versionText } from "./usage.ts";
+import { renderHelp, versionText } from "./usage.ts";
 import type { PipelineEntry, PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
 import { CRYPT_METHODS, type CryptMethod } from "../transforms/crypt/suite_types.ts";
@@ -1437,6 +1437,3 @@ export function defaultPipeline(config: ClientConfig | ServerConfig): PipelineSp
 export function effectivePipeline(config: ClientConfig | ServerConfig): PipelineSpec {
   return config.pipeline ?? defaultPipeline(config);
 }
-
-/** The version string in the startup log. */
-export { VERSION };
