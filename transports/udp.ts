@@ -38,7 +38,17 @@ import type {
   TransportOptions,
   TransportStats,
 } from "../pipeline/transport.ts";
-import { addressOf, C, Errno, type Libc, loadLibc, pointerOf } from "./libc.ts";
+import { DenoUdpTransport } from "./deno_udp.ts";
+import {
+  addressOf,
+  C,
+  Errno,
+  type Libc,
+  libcUnavailableReason,
+  loadLibc,
+  pointerOf,
+  tryLoadLibc,
+} from "./libc.ts";
 import {
   formatIp,
   type IpAddress,
@@ -598,6 +608,22 @@ export class UdpTransport implements DatagramTransport {
       throw e;
     }
   }
+}
+
+/**
+ * The UDP transport to use: {@link UdpTransport} when libc can be loaded through FFI, otherwise
+ * {@link DenoUdpTransport} after one warning line (to `config.log`, or stderr when no log is given)
+ * saying why and what is lost (speed, `-sockbuf`, `-dscp`).
+ */
+export function udpTransport(config: UdpTransportConfig = {}): DatagramTransport {
+  const libc = tryLoadLibc();
+  if (libc !== null) return new UdpTransport(config, libc);
+  const warn = config.log ?? ((line: string) => console.error(line));
+  warn(
+    `udp: ${libcUnavailableReason()}; falling back to Deno.listenDatagram ` +
+      `(slower, -sockbuf and -dscp ignored)`,
+  );
+  return new DenoUdpTransport(config);
 }
 
 class AddressFamilyError extends Error {}
