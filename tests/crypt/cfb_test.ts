@@ -137,3 +137,25 @@ Deno.test("salsa20: equals @noble/ciphers salsa20 (nonce = first 8 bytes, counte
     { seed: SEED, numRuns: 100 },
   );
 });
+
+Deno.test("cfb: batched decryption (one bulk call per batch) equals per-packet decryption", () => {
+  const pool = new PacketPool();
+  fc.assert(
+    fc.property(
+      keyArb,
+      fc.array(bytesArb(0, 1400), { maxLength: 40, size: "max" }),
+      (key, payloads) => {
+        const batch = packetsOf(pool, payloads);
+        new Cfb(createAes(key)).decryptPackets(batch, batch.length);
+        const serial = new Cfb(new AesCipher(key));
+        for (let i = 0; i < batch.length; i++) {
+          const expected = payloads[i].slice();
+          serial.decrypt(expected, 0, expected.length);
+          assertEquals(toHex(batch[i].bytes()), toHex(expected), `packet ${i}`);
+        }
+        for (const p of batch) p.release();
+      },
+    ),
+    { seed: SEED, numRuns: 60 },
+  );
+});

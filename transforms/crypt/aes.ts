@@ -133,8 +133,11 @@ export class AesCipher implements BlockCipher {
  * calls.
  */
 export class AesNativeCipher extends AesCipher {
-  /** Break-even of one native call against JavaScript single blocks (measured, see docs). */
-  readonly bulkThreshold: number = 6;
+  /**
+   * Fewest blocks per native call: below this, JavaScript single blocks are cheaper than the
+   * ~1 µs fixed cost of a `node:crypto` call (measured, see docs/crypt.md).
+   */
+  readonly bulkThreshold: number = 8;
   readonly #ecb: Cipheriv;
 
   /** `key` is 16, 24 or 32 bytes; throws when `node:crypto` lacks the ECB cipher. */

@@ -17,7 +17,7 @@
  */
 
 import type { Packet } from "../../pipeline/packet.ts";
-import { type BlockCipher, encryptBlock, readBE, writeBE } from "./block_cipher.ts";
+import { type BlockCipher, readBE, writeBE } from "./block_cipher.ts";
 import type { DatagramCipher } from "./datagram_cipher.ts";
 
 /** kcp-go's fixed CFB IV; 8-byte block ciphers use its first 8 bytes. */
@@ -40,6 +40,13 @@ export const KCP_IV: Readonly<Uint8Array> = Uint8Array.of(
   0x6b,
 );
 
+/**
+ * Largest gather for one bulk call in batched decryption. Fewer calls save the per-call cost of
+ * `node:crypto` (which allocates twice per call); much larger buffers made the allocations
+ * themselves slow in our measurements (docs/crypt.md).
+ */
+export const BULK_CHUNK = 8192;
+
 /** CFB over any {@link BlockCipher}, fixed IV, in place. */
 export class Cfb implements DatagramCipher {
   /** The underlying block cipher. */
@@ -52,6 +59,7 @@ export class Cfb implements DatagramCipher {
   /** [0, b) holds E(IV) as bytes for good; the rest is keystream scratch for bulk decryption. */
   #ks: Uint8Array;
   #row = new Uint8Array(0);
+  #gather = new Uint8Array(0);
   #order = new Int32Array(0);
   #blocks = new Int32Array(0);
 
@@ -201,7 +209,7 @@ export class Cfb implements DatagramCipher {
       if (active === 0) return;
       if (round > 0) {
         if (active >= threshold) c.encryptBlocks(row, 0, row, 0, active);
-        else for (let s = 0; s < active; s++) encryptBlock(c, row, s * b, row, s * b);
+        else for (let s = 0; s < active; s++) this.#encryptInPlace(row, s * b);
       }
       for (let s = 0; s < active; s++) {
         const p = packets[order[s]];
@@ -215,6 +223,74 @@ export class Cfb implements DatagramCipher {
           for (let j = 0; j < n; j++) row[r + j] = buf[off + j] ^= row[r + j];
         }
       }
+    }
+  }
+
+  /**
+   * Decrypts the payloads of `packets[0, count)` in place. With a bulk-capable cipher, the
+   * ciphertext blocks that feed the keystream of several packets are gathered into one buffer
+   * (up to {@link BULK_CHUNK} bytes) and encrypted with one bulk call, so the per-call cost is
+   * paid a few times per batch rather than once per packet.
+   */
+  decryptPackets(packets: readonly Packet[], count: number): void {
+    const c = this.cipher;
+    const b = this.#b;
+    let total = 0, longest = 0;
+    for (let i = 0; i < count; i++) {
+      const len = packets[i].end - packets[i].start;
+      if (len > b) total += Math.ceil(len / b) - 1;
+      if (len > longest) longest = len;
+    }
+    if (c.encryptBlocks === undefined || total < (c.bulkThreshold ?? 1)) {
+      this.#decryptEach(packets, count);
+      return;
+    }
+    if (this.#gather.length < BULK_CHUNK + longest) {
+      this.#gather = new Uint8Array(BULK_CHUNK + longest);
+    }
+    const g = this.#gather;
+    const k0 = this.#ks;
+    let first = 0;
+    while (first < count) {
+      let at = 0, last = first;
+      while (last < count && at < BULK_CHUNK) {
+        const p = packets[last++];
+        const len = p.end - p.start;
+        if (len <= b) continue;
+        const n = (Math.ceil(len / b) - 1) * b;
+        g.set(p.buffer.subarray(p.start, p.start + n), at);
+        at += n;
+      }
+      if (at > 0) c.encryptBlocks(g, 0, g, 0, at / b);
+      at = 0;
+      for (let i = first; i < last; i++) {
+        const p = packets[i];
+        const buf = p.buffer;
+        const s = p.start;
+        const len = p.end - s;
+        const head = Math.min(b, len);
+        for (let j = 0; j < head; j++) buf[s + j] ^= k0[j];
+        if (len <= b) continue;
+        for (let j = b; j < len; j++) buf[s + j] ^= g[at + j - b];
+        at += (Math.ceil(len / b) - 1) * b;
+      }
+      first = last;
+    }
+  }
+
+  /** Encrypts the block at `buf[off, off+b)` in place through the single-block engine. */
+  #encryptInPlace(buf: Uint8Array, off: number): void {
+    const st = this.#st;
+    const words = this.#b >>> 2;
+    for (let w = 0; w < words; w++) st[w] = readBE(buf, off + 4 * w);
+    this.cipher.encryptWords(st);
+    for (let w = 0; w < words; w++) writeBE(buf, off + 4 * w, st[w]);
+  }
+
+  #decryptEach(packets: readonly Packet[], count: number): void {
+    for (let i = 0; i < count; i++) {
+      const p = packets[i];
+      this.decrypt(p.buffer, p.start, p.end);
     }
   }
 

@@ -17,4 +17,6 @@ export interface DatagramCipher {
    * `packets[0, count)`, for ciphers that are faster across packets than one by one.
    */
   encryptPackets?(packets: readonly Packet[], count: number): void;
+  /** Optional batch form of {@link DatagramCipher.decrypt}, like `encryptPackets`. */
+  decryptPackets?(packets: readonly Packet[], count: number): void;
 }

@@ -54,6 +54,11 @@ export class AesGcmSuite implements CryptSuite {
     for (let i = 0; i < count; i++) this.seal(packets[i]);
   }
 
+  /** {@link AesGcmSuite.open} for each of `packets[0, count)`; `ok[i]` = 1 when it opened. */
+  openBatch(packets: readonly Packet[], count: number, ok: Uint8Array): void {
+    for (let i = 0; i < count; i++) ok[i] = this.open(packets[i]) ? 1 : 0;
+  }
+
   /** Verifies the tag and decrypts in place; false (packet untouched) when it fails. */
   open(packet: Packet): boolean {
     const start = packet.start, end = packet.end;

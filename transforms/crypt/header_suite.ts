@@ -66,10 +66,30 @@ export class HeaderCryptSuite implements CryptSuite {
    * failure (too short, or CRC mismatch) returns false and the packet's bytes are garbage.
    */
   open(packet: Packet): boolean {
+    if (packet.end - packet.start < CRYPT_HEADER_SIZE) return false;
+    this.cipher.decrypt(packet.buffer, packet.start, packet.end);
+    return this.#check(packet);
+  }
+
+  /** {@link HeaderCryptSuite.open} for `packets[0, count)`; `ok[i]` = 1 when packet i opened. */
+  openBatch(packets: readonly Packet[], count: number, ok: Uint8Array): void {
+    const c = this.cipher;
+    if (c.decryptPackets !== undefined) {
+      c.decryptPackets(packets, count);
+    } else {
+      for (let i = 0; i < count; i++) {
+        const p = packets[i];
+        c.decrypt(p.buffer, p.start, p.end);
+      }
+    }
+    for (let i = 0; i < count; i++) ok[i] = this.#check(packets[i]) ? 1 : 0;
+  }
+
+  /** After decryption: compares the CRC and strips the header. */
+  #check(packet: Packet): boolean {
     const start = packet.start, end = packet.end;
     if (end - start < CRYPT_HEADER_SIZE) return false;
     const buf = packet.buffer;
-    this.cipher.decrypt(buf, start, end);
     const stored = (buf[start + 16] | (buf[start + 17] << 8) | (buf[start + 18] << 16) |
       (buf[start + 19] << 24)) >>> 0;
     if (crc32(buf, start + CRYPT_HEADER_SIZE, end) !== stored) return false;

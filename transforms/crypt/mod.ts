@@ -40,6 +40,7 @@ export {
 export { CRYPT_HEADER_SIZE, HeaderCryptSuite, NONCE_SIZE } from "./header_suite.ts";
 export { AesGcmSuite, GCM_NONCE_SIZE, GCM_TAG_SIZE } from "./gcm.ts";
 export {
+  type AesEngine,
   createBlockCipher,
   createCryptSuite,
   createDatagramCipher,

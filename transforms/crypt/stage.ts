@@ -15,7 +15,7 @@ import type { PacketStage, PacketStageDefinition, StageContext } from "../../pip
 import type { Snmp } from "../../pipeline/snmp.ts";
 import { DEFAULT_KEY } from "./key.ts";
 import type { NonceSource } from "./nonce.ts";
-import { createCryptSuite, type CryptGeneration } from "./suite.ts";
+import { type AesEngine, createCryptSuite, type CryptGeneration } from "./suite.ts";
 import type { CryptSuite } from "./suite_types.ts";
 
 /** kcp-go's IKCP_OVERHEAD: 2021 drops decrypted payloads shorter than this before FEC/KCP. */
@@ -39,6 +39,8 @@ export type CryptStageOptions = {
   minPayload?: number;
   /** Nonce source (tests pass a seeded one). */
   nonces?: NonceSource;
+  /** AES engine: `"auto"` (default, native bulk calls where they pay) or `"js"`. */
+  engine?: AesEngine;
 };
 
 /** One `crypt` stage instance around a {@link CryptSuite}. */
@@ -49,6 +51,7 @@ export class CryptStage implements PacketStage {
   readonly suite: CryptSuite;
   readonly #snmp: Snmp;
   readonly #minPayload: number;
+  #ok = new Uint8Array(64);
 
   /** A stage over `suite`, counting into `snmp`. */
   constructor(suite: CryptSuite, snmp: Snmp, minPayload: number = MIN_PAYLOAD_2021) {
@@ -63,15 +66,18 @@ export class CryptStage implements PacketStage {
     this.suite.sealBatch(batch.packets, batch.length);
   }
 
-  /** Opens every packet in place; drops, releases and counts the ones that fail. */
+  /** Opens every packet in place (batched); drops, releases and counts the ones that fail. */
   decode(batch: PacketBatch, _now: number): void {
     const packets = batch.packets;
-    const suite = this.suite;
+    const count = batch.length;
+    if (this.#ok.length < count) this.#ok = new Uint8Array(count * 2);
+    const ok = this.#ok;
+    this.suite.openBatch(packets, count, ok);
     const min = this.#minPayload;
     let kept = 0;
-    for (let i = 0; i < batch.length; i++) {
+    for (let i = 0; i < count; i++) {
       const p = packets[i];
-      if (!suite.open(p)) {
+      if (ok[i] === 0) {
         this.#snmp.InCsumErrors++;
         p.release();
       } else if (p.end - p.start < min) {
@@ -90,7 +96,7 @@ export function createCryptStage(options: CryptStageOptions, ctx: StageContext):
   const suite = createCryptSuite(
     options.crypt ?? "aes",
     options.pass ?? options.key ?? DEFAULT_KEY,
-    { generation: options.generation, nonces: options.nonces },
+    { generation: options.generation, nonces: options.nonces, engine: options.engine },
   );
   return new CryptStage(suite, ctx.snmp, options.minPayload ?? MIN_PAYLOAD_2021);
 }

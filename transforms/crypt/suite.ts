@@ -6,7 +6,7 @@
  */
 
 import type { Packet } from "../../pipeline/packet.ts";
-import { createAes } from "./aes.ts";
+import { AesCipher, createAes } from "./aes.ts";
 import type { BlockCipher } from "./block_cipher.ts";
 import { BlowfishCipher } from "./blowfish.ts";
 import { Cast5Cipher } from "./cast5.ts";
@@ -34,6 +34,13 @@ import { XorCipher } from "./xor.ts";
 export type CryptGeneration = "2021" | "2026";
 
 /**
+ * Which AES engine to use: `"auto"` (default) adds `node:crypto`'s native ECB for bulk calls
+ * (batched CFB decryption and batch-parallel encryption) to the JavaScript engine; `"js"` keeps
+ * everything in JavaScript. Output is identical; only speed differs (docs/crypt.md).
+ */
+export type AesEngine = "auto" | "js";
+
+/**
  * The method kcptun would actually use for `name`. With `generation: "2021"`, `null` and
  * `aes-128-gcm` are unknown too and become `aes`, exactly as a 2021 binary does; by default
  * (`"2026"`) they keep their 2026 meaning.
@@ -50,14 +57,20 @@ export function resolveCryptMethod(
  * The block cipher kcptun keys for a CFB method, with the prefix of `pass` it uses, or null for
  * methods that are not CFB block ciphers.
  */
-export function createBlockCipher(method: CryptMethod, pass: Uint8Array): BlockCipher | null {
+export function createBlockCipher(
+  method: CryptMethod,
+  pass: Uint8Array,
+  engine: AesEngine = "auto",
+): BlockCipher | null {
+  const aes = (n: number) =>
+    engine === "js" ? new AesCipher(pass.subarray(0, n)) : createAes(pass.subarray(0, n));
   switch (method) {
     case "aes":
-      return createAes(pass.subarray(0, 32));
+      return aes(32);
     case "aes-128":
-      return createAes(pass.subarray(0, 16));
+      return aes(16);
     case "aes-192":
-      return createAes(pass.subarray(0, 24));
+      return aes(24);
     case "blowfish":
       return new BlowfishCipher(pass.subarray(0, 32));
     case "twofish":
@@ -81,7 +94,11 @@ export function createBlockCipher(method: CryptMethod, pass: Uint8Array): BlockC
  * The whole-datagram cipher of a header method (everything but `null` and `aes-128-gcm`, which
  * have no 20-byte header; null for those).
  */
-export function createDatagramCipher(method: CryptMethod, pass: Uint8Array): DatagramCipher | null {
+export function createDatagramCipher(
+  method: CryptMethod,
+  pass: Uint8Array,
+  engine: AesEngine = "auto",
+): DatagramCipher | null {
   switch (method) {
     case "salsa20":
       return new Salsa20Cipher(pass.subarray(0, 32));
@@ -93,7 +110,7 @@ export function createDatagramCipher(method: CryptMethod, pass: Uint8Array): Dat
     case "aes-128-gcm":
       return null;
     default:
-      return new Cfb(createBlockCipher(method, pass)!);
+      return new Cfb(createBlockCipher(method, pass, engine)!);
   }
 }
 
@@ -111,6 +128,10 @@ export class NullSuite implements CryptSuite {
   open(_packet: Packet): boolean {
     return true;
   }
+  /** Accepts everything. */
+  openBatch(_packets: readonly Packet[], count: number, ok: Uint8Array): void {
+    ok.fill(1, 0, count);
+  }
 }
 
 /** Options of {@link createCryptSuite}. */
@@ -119,6 +140,8 @@ export interface CryptSuiteOptions {
   generation?: CryptGeneration;
   /** Nonce source (default: the process-wide pool over the OS CSPRNG). */
   nonces?: NonceSource;
+  /** AES engine (default `"auto"`). */
+  engine?: AesEngine;
 }
 
 /**
@@ -146,5 +169,6 @@ export function createCryptSuite(
   if (pass.length !== KEY_LENGTH) throw new RangeError(`derived key must be ${KEY_LENGTH} bytes`);
   if (method === "null") return new NullSuite();
   if (method === "aes-128-gcm") return new AesGcmSuite(pass, options.nonces);
-  return new HeaderCryptSuite(method, createDatagramCipher(method, pass)!, options.nonces);
+  const cipher = createDatagramCipher(method, pass, options.engine)!;
+  return new HeaderCryptSuite(method, cipher, options.nonces);
 }

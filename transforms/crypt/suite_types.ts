@@ -45,4 +45,9 @@ export interface CryptSuite {
    * the caller drops it and counts `InCsumErrors`. Never throws on bad input.
    */
   open(packet: Packet): boolean;
+  /**
+   * {@link CryptSuite.open} over `packets[0, count)`, batched where the cipher can; writes 1
+   * (opened) or 0 (failed) to `ok[i]` for each packet.
+   */
+  openBatch(packets: readonly Packet[], count: number, ok: Uint8Array): void;
 }
