@@ -192,30 +192,6 @@ export function formatIPv6(b: Uint8Array, at = 0): string {
   return `${head}::${tail}`;
 }
 
-/**
- * Splits `host:port` as Go's `net.SplitHostPort` does: IPv6 hosts in brackets (`[::1]:29900`),
- * an empty host allowed (`:29900`). Throws a `TypeError` with a one-line reason otherwise.
- */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  let host: string, portText: string;
-  if (addr.startsWith("[")) {
-    const close = addr.indexOf("]");
-    if (close < 0 || addr[close + 1] !== ":") throw new TypeError(`bad address ${addr}`);
-    host = addr.slice(1, close);
-    portText = addr.slice(close + 2);
-  } else {
-    const colon = addr.lastIndexOf(":");
-    if (colon < 0) throw new TypeError(`missing port in address ${addr}`);
-    host = addr.slice(0, colon);
-    if (host.includes(":")) throw new TypeError(`too many colons in address ${addr}`);
-    portText = addr.slice(colon + 1);
-  }
-  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) {
-    throw new TypeError(`bad port in address ${addr}`);
-  }
-  return { host, port: Number(portText) };
-}
-
 /** `host:port`, IPv6 in brackets, as Go's `net.JoinHostPort`. */
 export function joinHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;

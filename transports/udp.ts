@@ -223,6 +223,11 @@ export class UdpSocket implements DatagramSocket {
     return this.#error;
   }
 
+  /** True while the receive loop runs (a `recvmmsg` call is pending on a pool thread). */
+  get receiving(): boolean {
+    return this.#loop !== null;
+  }
+
   /** True once {@link UdpSocket.close} has been called. */
   get closed(): boolean {
     return this.#closing;
@@ -329,7 +334,7 @@ export class UdpSocket implements DatagramSocket {
     if (this.#handler !== null) throw new Error("udp: receive() was already called on this socket");
     this.#handler = handler;
     if (this.#closing) return;
-    this.#loop = this.#run();
+    this.#loop = this.#run().finally(() => this.#loop = null);
   }
 
   async #run(): Promise<void> {
@@ -424,6 +429,8 @@ export class UdpSocket implements DatagramSocket {
       // shutdown() wakes a recvmmsg sleeping on another thread; close() alone would not.
       this.#libc.symbols.shutdown(this.fd, C.SHUT_RDWR);
       if (this.#loop !== null) await this.#loop;
+      // Only now is no thread inside a call on this descriptor: closing it earlier could let a
+      // new socket reuse the number under a still-running recvmmsg.
       this.#libc.symbols.close(this.fd);
       for (const ring of this.#recv) {
         for (let i = 0; i < ring.size; i++) {
