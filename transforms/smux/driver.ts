@@ -336,6 +336,7 @@ class StreamHandle implements SmuxStream {
   #readDone = false;
   #writeDone = false;
   #gone = false;
+  #peerFin = false;
 
   constructor(id: number, driver: SmuxDriver) {
     this.id = id;
@@ -366,11 +367,16 @@ class StreamHandle implements SmuxStream {
       },
       write: (chunk) => {
         if (chunk.length === 0) return;
+        if (!this.#core.hasStream(this.id) && !this.#core.closed) {
+          throw new StageError(`smux: stream ${this.id} closed${this.#peerFin ? " by peer" : ""}`);
+        }
         this.#core.write(this.id, chunk);
         this.#driver.sync();
-        const err = this.#core.writeError(this.id);
-        if (this.#core.queuedBytes(this.id) === 0 && err === null) return;
-        if (err !== null && err !== "stream closed") throw new StageError(`smux: ${err}`);
+        if (this.#core.queuedBytes(this.id) === 0) {
+          const err = this.#failure();
+          if (err !== null) throw new StageError(`smux: ${err}`);
+          return;
+        }
         return new Promise<void>((resolve, reject) => {
           this.#write = { resolve, reject };
           this.update();
@@ -406,6 +412,15 @@ class StreamHandle implements SmuxStream {
     this.#driver.sync();
   }
 
+  /**
+   * Why writing has failed for good (session gone, written data lost, peer misbehaved), or null.
+   * The peer's FIN alone is not a failure: closing the writable is then the normal thing to do,
+   * and a write after it fails when attempted.
+   */
+  #failure(): string | null {
+    return this.#core.writeFailure(this.id);
+  }
+
   /** Reads what is there into the readable; true when the pending pull got an answer. */
   #tryPull(): boolean {
     if (this.#readDone) return true;
@@ -437,10 +452,9 @@ class StreamHandle implements SmuxStream {
       this.#pull = null;
       wake();
     }
-    const err = core.writeError(id);
-    const failed = err !== null && err !== "stream closed";
+    const err = this.#failure();
     if (this.#write !== null) {
-      if (failed) {
+      if (err !== null) {
         this.#write.reject(new StageError(`smux: ${err}`));
         this.#write = null;
       } else if (core.queuedBytes(id) === 0) {
@@ -448,7 +462,7 @@ class StreamHandle implements SmuxStream {
         this.#write = null;
       }
     }
-    if (failed && !this.#writeDone) {
+    if (err !== null && !this.#writeDone) {
       this.#writeDone = true;
       this.#wc.error(new StageError(`smux: ${err}`));
     }
@@ -473,10 +487,14 @@ class StreamHandle implements SmuxStream {
     }
   }
 
-  /** Both directions done locally: the stream can be closed (FIN). */
+  /**
+   * Reading is over and so is writing (done locally, or pointless after the peer's FIN): close
+   * the stream (FIN), as kcptun does when either direction of its copy ends after a FIN.
+   */
   #maybeClose(): void {
-    if (this.#readDone && this.#writeDone && this.#core.hasStream(this.id)) {
-      this.#core.closeStream(this.id);
-    }
+    const core = this.#core;
+    if (!this.#readDone || !core.hasStream(this.id)) return;
+    if (core.peerClosed(this.id)) this.#peerFin = true;
+    if (this.#writeDone || this.#peerFin) core.closeStream(this.id);
   }
 }

@@ -302,6 +302,16 @@ export class SmuxSession {
     return this.#writeErrorOf(this.#streams.get(id));
   }
 
+  /**
+   * Why writing stream `id` failed for good, or null: the session closed, written data was lost
+   * (the peer's FIN arrived with data unsent), or the peer misbehaved. A stream closed normally
+   * (either side's FIN) has no write failure, though {@link writeError} refuses new writes.
+   */
+  writeFailure(id: number): string | null {
+    if (this.#closed) return `session closed (${this.#closeReason})`;
+    return this.#streams.get(id)?.writeError ?? null;
+  }
+
   #writeErrorOf(s: StreamState | undefined): string | null {
     if (this.#closed) return `session closed (${this.#closeReason})`;
     if (!s) return "no such stream";
@@ -335,6 +345,11 @@ export class SmuxSession {
   finSent(id: number): boolean {
     const s = this.#streams.get(id);
     return !s || s.finSent;
+  }
+
+  /** True once the peer closed stream `id` (its FIN arrived), or the stream is gone. */
+  peerClosed(id: number): boolean {
+    return this.#streams.get(id)?.finReceived ?? true;
   }
 
   /**
