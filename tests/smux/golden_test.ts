@@ -91,6 +91,19 @@ for (const ver of [1, 2] as const) {
   }
 }
 
+for (const ver of [1, 2] as const) {
+  const upd = (sid: number) => ver === 2 ? [`UPD:${sid}:d704000000002000`] : [];
+  CAPTURES.push({
+    name: `rec_smux${ver}_comptext.jsonl`,
+    cryptHeader: 20,
+    compressed: true,
+    version: ver,
+    c2s: [3, 5].map((s) => [`SYN:${s}:0`, `PSH:${s}:1239`, ...upd(s), `FIN:${s}:0`].join(" "))
+      .join(" "),
+    s2c: [3, 5].map((s) => [...upd(s), `PSH:${s}:1239`, `FIN:${s}:0`].join(" ")).join(" "),
+  });
+}
+
 function smuxBytes(c: Capture, dir: "c2s" | "s2c"): Uint8Array {
   const raw = capturedStreams(c.name, c.cryptHeader)[dir];
   if (!c.compressed) return raw;

@@ -87,3 +87,26 @@ Deno.test("golden snappy: new_comp holds Go's compressed chunk for 'hello' x 20"
   const psh = frames.find((f) => f.cmd === 2)!;
   assertEquals(new TextDecoder().decode(psh.data), "hello".repeat(20));
 });
+
+Deno.test("golden snappy: 2021 kcptun compressed the text payloads; we read its blocks", () => {
+  for (const name of ["rec_smux1_comptext.jsonl", "rec_smux2_comptext.jsonl"]) {
+    const s = capturedStreams(name, 20);
+    for (const dir of ["c2s", "s2c"] as const) {
+      const w = s[dir];
+      let compressed = 0;
+      for (let at = 0; at < w.length;) {
+        const len = w[at + 1] | (w[at + 2] << 8) | (w[at + 3] << 16);
+        if (w[at] === 0x00) compressed++;
+        at += 4 + len;
+      }
+      assert(compressed >= 2, `${name} ${dir}: Go wrote compressed chunks`);
+      const text = parseFrames(decompress(w)).filter((f) => f.cmd === 2);
+      for (const f of text) {
+        assertEquals(
+          new TextDecoder().decode(f.data),
+          "kcptun-ts compressible payload ".repeat(40).trim(),
+        );
+      }
+    }
+  }
+});
