@@ -82,7 +82,7 @@ export function decodeBlockElements(
       }
       length = x + 1;
       if (length > dLen - d || length > end - s) return false;
-      if (length > 32) {
+      if (length > 64) {
         dst.set(src.subarray(s, s + length), d);
       } else {
         for (let k = 0; k < length; k++) dst[d + k] = src[s + k];
@@ -112,13 +112,9 @@ export function decodeBlockElements(
         s += 5;
     }
     if (offset <= 0 || offset > d || length > dLen - d) return false;
-    if (offset >= length) {
-      dst.copyWithin(d, d - offset, d - offset + length);
-    } else {
-      // Overlapping copy: the pattern repeats, so it must be copied forwards byte by byte.
-      for (let k = 0; k < length; k++) dst[d + k] = dst[d - offset + k];
-    }
-    d += length;
+    // Copies are at most 64 bytes and may overlap (a repeating pattern), so a forward byte loop
+    // is both correct and faster than a native call per element.
+    for (let k = d - offset, end = d + length; d < end;) dst[d++] = dst[k++];
   }
   return d === dLen;
 }
