@@ -30,3 +30,4 @@ export {
   type SmuxDriverOptions,
   type SmuxStream,
 } from "./driver.ts";
+export { smuxOptions, smuxStage, type SmuxStageInstance } from "./stage.ts";
