@@ -55,7 +55,7 @@ export const STREAM_IDENTIFIER: Uint8Array = Uint8Array.of(
 export const MAX_BLOCK_SIZE = 65536;
 
 /** Longest chunk body a reader accepts (checksum + worst-case compressed 65536 bytes). */
-export const MAX_CHUNK_LENGTH = 4 + maxCompressedLength(MAX_BLOCK_SIZE);
+export const MAX_CHUNK_LENGTH: number = 4 + maxCompressedLength(MAX_BLOCK_SIZE);
 
 const CHUNK_HEADER_SIZE = 4;
 const CHECKSUM_SIZE = 4;
