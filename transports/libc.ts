@@ -59,10 +59,28 @@ export const C = {
   POLLOUT: 0x4,
   POLLERR: 0x8,
   POLLHUP: 0x10,
+  EPOLLIN: 0x1,
+  EPOLLOUT: 0x4,
+  EPOLLERR: 0x8,
+  EPOLLHUP: 0x10,
+  EPOLL_CTL_ADD: 1,
+  EPOLL_CTL_DEL: 2,
+  EPOLL_CTL_MOD: 3,
+  EPOLL_CLOEXEC: 0o2000000,
+  EFD_NONBLOCK: 0o4000,
+  EFD_CLOEXEC: 0o2000000,
   AI_PASSIVE: 0x1,
   AI_NUMERICHOST: 0x4,
   AI_ADDRCONFIG: 0x20,
 } as const;
+
+/**
+ * `sizeof(struct epoll_event)`: `{ u32 events; u64 data; }` is packed (12 bytes) on x86_64 only;
+ * elsewhere the u64 is aligned (16 bytes). `data` sits at {@link EPOLL_EVENT_DATA}.
+ */
+export const EPOLL_EVENT_SIZE: number = Deno.build.arch === "x86_64" ? 12 : 16;
+/** Offset of `data` in `struct epoll_event`. */
+export const EPOLL_EVENT_DATA: number = Deno.build.arch === "x86_64" ? 4 : 8;
 
 /** Linux errno values the transports react to. */
 export const Errno = {
@@ -140,6 +158,21 @@ const SYMBOLS = {
     nonblocking: true,
   },
   freeaddrinfo: { parameters: ["pointer"], result: "void" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  /** `epoll_ctl(epfd, op, fd, event)`; see {@link EPOLL_EVENT_SIZE} for the struct layout. */
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  /** `epoll_wait(epfd, events, maxevents, timeout_ms)`, synchronous. */
+  epoll_wait: { parameters: ["i32", "pointer", "i32", "i32"], result: "i32" },
+  /** `epoll_wait` on a blocking-pool thread. */
+  epoll_waitAsync: {
+    name: "epoll_wait",
+    parameters: ["i32", "pointer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
   gai_strerror: { parameters: ["i32"], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },

@@ -2,12 +2,12 @@
  * The UDP transport: kernel UDP sockets driven through libc (`transports/libc.ts`), with batched
  * `recvmmsg`/`sendmmsg` and the socket options kcptun sets (`-sockbuf`, `-dscp`).
  *
- * Receiving: one `recvmmsg(MSG_WAITFORONE)` call at a time runs on a thread of Deno's blocking
- * pool (an FFI symbol declared `nonblocking`), so the event loop never waits in the kernel. It
- * returns as soon as one datagram is there, with up to `batchSize` that were queued behind it,
- * written straight into pooled packets. Two rings of slots alternate: while the handler works on
- * one batch, the next call already waits on the other ring, so the kernel keeps draining the socket
- * during handler work. `close()` calls `shutdown()`, which wakes the waiting call at once.
+ * Receiving: every socket is registered with one process-wide {@link Poller}, whose single
+ * `epoll_wait` call waits on a thread of Deno's blocking pool, so the event loop never waits in
+ * the kernel and the pool (shared with file-system ops) loses one thread whatever the number of
+ * sockets. When a socket is readable, `recvmmsg(MSG_DONTWAIT)` runs on the JS thread and fills up
+ * to `batchSize` pooled packets at once, written by the kernel straight into the packets'
+ * buffers; the handler gets them as one batch. `close()` takes the socket out of the poller first.
  *
  * Sending: `sendmmsg(MSG_DONTWAIT)` on the calling thread, one call per `batchSize` packets,
  * straight from the packets' buffers. A full send buffer does not block: the datagrams that did not
@@ -39,6 +39,7 @@ import type {
   TransportStats,
 } from "../pipeline/transport.ts";
 import { DenoUdpTransport } from "./deno_udp.ts";
+import { type Poller, sharedPoller } from "./poller.ts";
 import {
   addressOf,
   C,
@@ -93,6 +94,9 @@ export interface UdpStats extends TransportStats {
   /** Completed receive calls (datagrams per wakeup = rxPackets / rxWakeups, roughly). */
   rxWakeups: number;
 }
+
+/** Batches one readiness callback may read before yielding to other sockets. */
+const DRAIN_ROUNDS = 4;
 
 const MMSGHDR = 64; // sizeof(struct mmsghdr) on LP64: msghdr 56 + msg_len 4 + padding
 const IOVEC = 16;
@@ -186,12 +190,13 @@ export class UdpSocket implements DatagramSocket {
   readonly #pool: PacketPool;
   readonly #maxDatagram: number;
   readonly #log: (line: string) => void;
-  readonly #recv: [MsgRing, MsgRing];
+  readonly #recv: MsgRing;
+  readonly #poller: Poller;
+  #token = 0;
   readonly #send: MsgRing;
   readonly #batch = new PacketBatch();
   readonly #foreign = new WeakMap<PeerAddress, UdpPeer>();
   #handler: ReceiveHandler | null = null;
-  #loop: Promise<void> | null = null;
   #closing = false;
   #closed: Promise<void> | null = null;
   #error: string | null = null;
@@ -204,6 +209,7 @@ export class UdpSocket implements DatagramSocket {
     peers: PeerTable,
     remote: UdpPeer | null,
     config: Required<Omit<UdpTransportConfig, "maxPeers">>,
+    poller: Poller,
   ) {
     this.#libc = libc;
     this.fd = fd;
@@ -213,7 +219,8 @@ export class UdpSocket implements DatagramSocket {
     this.#pool = config.pool;
     this.#maxDatagram = config.maxDatagram;
     this.#log = config.log;
-    this.#recv = [new MsgRing(config.batchSize), new MsgRing(config.batchSize)];
+    this.#recv = new MsgRing(config.batchSize);
+    this.#poller = poller;
     this.#send = new MsgRing(config.batchSize);
     this.localAddr = this.#sockname();
   }
@@ -223,9 +230,9 @@ export class UdpSocket implements DatagramSocket {
     return this.#error;
   }
 
-  /** True while the receive loop runs (a `recvmmsg` call is pending on a pool thread). */
+  /** True while the socket is registered with the poller (between `receive()` and `close()`). */
   get receiving(): boolean {
-    return this.#loop !== null;
+    return this.#token !== 0;
   }
 
   /** True once {@link UdpSocket.close} has been called. */
@@ -334,38 +341,34 @@ export class UdpSocket implements DatagramSocket {
     if (this.#handler !== null) throw new Error("udp: receive() was already called on this socket");
     this.#handler = handler;
     if (this.#closing) return;
-    this.#loop = this.#run().finally(() => this.#loop = null);
+    this.#token = this.#poller.add(this.fd, () => this.#readable());
   }
 
-  async #run(): Promise<void> {
-    const sym = this.#libc.symbols;
-    const size = this.#recv[0].size;
-    let cur = this.#recv[0], next = this.#recv[1];
-    this.#arm(cur);
-    let pending = sym.recvmmsgAsync(this.fd, cur.ptr, size, C.MSG_WAITFORONE, null);
-    for (;;) {
-      let n = await pending;
-      if (this.#closing) return;
-      this.stats.rxWakeups++;
+  /**
+   * The poller saw data: drain it with non-blocking `recvmmsg` calls on this thread, at most
+   * {@link DRAIN_ROUNDS} batches, so that one busy socket cannot starve the others (what is left
+   * makes the level-triggered poller call again).
+   */
+  #readable(): void {
+    const sym = this.#libc.symbols, ring = this.#recv, size = ring.size;
+    for (let round = 0; round < DRAIN_ROUNDS && !this.#closing; round++) {
+      this.#arm(ring);
+      const n = sym.recvmmsg(this.fd, ring.ptr, size, C.MSG_DONTWAIT, null);
       if (n < 0) {
-        // errno stayed on the pool thread: repeat the call here, without waiting, to learn it.
-        n = sym.recvmmsg(this.fd, cur.ptr, size, C.MSG_DONTWAIT, null);
-        if (n < 0) {
-          const e = this.#libc.errno();
-          if (e !== Errno.EAGAIN && e !== Errno.EINTR) {
-            this.#error = this.#libc.describe("recvmmsg", e);
-            this.#log(`udp ${this.localAddr.key}: receiving stopped: ${this.#error}`);
-            return;
-          }
-          n = 0;
+        const e = this.#libc.errno();
+        if (e === Errno.EINTR) continue;
+        if (e !== Errno.EAGAIN) {
+          this.#error = this.#libc.describe("recvmmsg", e);
+          this.#log(`udp ${this.localAddr.key}: receiving stopped: ${this.#error}`);
+          const token = this.#token;
+          this.#token = 0;
+          void this.#poller.remove(this.fd, token);
         }
+        return;
       }
-      this.#arm(next);
-      pending = sym.recvmmsgAsync(this.fd, next.ptr, size, C.MSG_WAITFORONE, null);
-      if (n > 0) this.#deliver(cur, n);
-      const t = cur;
-      cur = next;
-      next = t;
+      this.stats.rxWakeups++;
+      if (n > 0) this.#deliver(ring, n);
+      if (n < size) return;
     }
   }
 
@@ -426,17 +429,17 @@ export class UdpSocket implements DatagramSocket {
     if (this.#closed !== null) return this.#closed;
     this.#closing = true;
     this.#closed = (async () => {
-      // shutdown() wakes a recvmmsg sleeping on another thread; close() alone would not.
-      this.#libc.symbols.shutdown(this.fd, C.SHUT_RDWR);
-      if (this.#loop !== null) await this.#loop;
-      // Only now is no thread inside a call on this descriptor: closing it earlier could let a
-      // new socket reuse the number under a still-running recvmmsg.
+      const token = this.#token;
+      this.#token = 0;
+      // Out of the epoll set before the descriptor closes; resolves at once unless this was the
+      // poller's last socket, then once its pending epoll_wait has returned.
+      const removed = token !== 0 ? this.#poller.remove(this.fd, token) : Promise.resolve();
       this.#libc.symbols.close(this.fd);
-      for (const ring of this.#recv) {
-        for (let i = 0; i < ring.size; i++) {
-          ring.packets[i]?.release();
-          ring.packets[i] = null;
-        }
+      await removed;
+      const ring = this.#recv;
+      for (let i = 0; i < ring.size; i++) {
+        ring.packets[i]?.release();
+        ring.packets[i] = null;
       }
     })();
     return this.#closed;
@@ -609,7 +612,7 @@ export class UdpTransport implements DatagramTransport {
       const cfg = this.#config;
       const peers = new PeerTable(family, cfg.maxPeers, addressOf);
       const remotePeer = remote === null ? null : peers.intern(remote.ip, remote.port);
-      return new UdpSocket(libc, fd, family, peers, remotePeer, cfg);
+      return new UdpSocket(libc, fd, family, peers, remotePeer, cfg, sharedPoller(libc));
     } catch (e) {
       sym.close(fd);
       throw e;

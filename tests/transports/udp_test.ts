@@ -1,5 +1,6 @@
 import { PacketBatch, PacketPool, type PeerAddress } from "../../pipeline/packet.ts";
 import { C, loadLibc } from "../../transports/libc.ts";
+import { sharedPoller } from "../../transports/poller.ts";
 import { UdpPeer } from "../../transports/sockaddr.ts";
 import { type UdpSocket, UdpTransport, udpTransport } from "../../transports/udp.ts";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
@@ -209,7 +210,8 @@ Deno.test("udp: close() ends a pending receive promptly and releases everything"
   assert(s.closed);
   assert(s.close() === closing, "close() is idempotent");
   await closing;
-  assert(!s.receiving, "the pending recvmmsg has returned when close() resolves");
+  assert(!s.receiving);
+  assert(!sharedPoller().running, "the pending epoll_wait has returned when close() resolves");
   assertEquals(c.got.length, 0);
   assertEquals(s.error, null);
   assertEquals(pool.available, pool.created);
