@@ -112,7 +112,7 @@ export class DenoUdpSocket implements DatagramSocket {
     this.remoteAddr = remote === null ? null : this.#internIp(remote.ip, remote.port);
   }
 
-  /** @inheritdoc */
+  /** Sends each packet to `to`, else its `peer`, else the dialled server; releases them and empties the batch. */
   send(batch: PacketBatch, to?: PeerAddress): void {
     const stats = this.stats;
     for (let i = 0; i < batch.length; i++) {
@@ -156,7 +156,7 @@ export class DenoUdpSocket implements DatagramSocket {
     this.#pump = null;
   }
 
-  /** @inheritdoc */
+  /** Starts delivering received datagrams to `handler`, in batches (once per socket). */
   receive(handler: ReceiveHandler): void {
     if (this.#handler !== null) throw new Error("udp: receive() was already called on this socket");
     this.#handler = handler;
@@ -253,7 +253,7 @@ export class DenoUdpSocket implements DatagramSocket {
     return p;
   }
 
-  /** @inheritdoc */
+  /** Closes the socket; resolves once nothing is pending on it. Idempotent. */
   close(): Promise<void> {
     if (this.#closed !== null) return this.#closed;
     this.#closing = true;
@@ -288,7 +288,7 @@ export class DenoUdpTransport implements DatagramTransport {
     }
   }
 
-  /** @inheritdoc */
+  /** Binds `host:port` (see the class docs for what the host means). */
   async listen(host: string, port: number, options: TransportOptions = {}): Promise<DenoUdpSocket> {
     this.#warnOptions(options);
     const ip = await resolveHost(host);
@@ -303,7 +303,7 @@ export class DenoUdpTransport implements DatagramTransport {
     return new DenoUdpSocket(conn, null, this.#pool, this.#max, this.#maxPeers);
   }
 
-  /** @inheritdoc */
+  /** A socket on an ephemeral port that talks to, and only hears from, `host:port`. */
   async dial(host: string, port: number, options: TransportOptions = {}): Promise<DenoUdpSocket> {
     this.#warnOptions(options);
     const ip = (await resolveHost(host)) ?? parseIp("127.0.0.1")!;

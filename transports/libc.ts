@@ -103,7 +103,8 @@ export const Errno = {
   EHOSTUNREACH: 113,
 } as const;
 
-const SYMBOLS = {
+/** The C functions bound, with their FFI signatures. */
+export const LIBC_SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
@@ -179,7 +180,7 @@ const SYMBOLS = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's symbols. */
-export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+export type LibcSymbols = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
 /** Thrown by {@link loadLibc} when FFI is not permitted, not on Linux, or libc cannot be opened. */
 export class LibcUnavailableError extends Error {
@@ -191,12 +192,12 @@ export class LibcUnavailableError extends Error {
 export class Libc {
   /** The raw symbols; see the module docs for the `Async` variants. */
   readonly symbols: LibcSymbols;
-  readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  readonly #lib: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
   readonly #errnoView: Deno.UnsafePointerView;
 
   /** Opens `path` (normally via {@link loadLibc}, which caches one instance). */
   constructor(path = "libc.so.6") {
-    this.#lib = Deno.dlopen(path, SYMBOLS);
+    this.#lib = Deno.dlopen(path, LIBC_SYMBOLS);
     this.symbols = this.#lib.symbols;
     // __errno_location returns the calling thread's errno slot; JS runs on one thread, so the
     // pointer taken here stays valid for every synchronous call made from this isolate.

@@ -256,7 +256,7 @@ export class UdpSocket implements DatagramSocket {
     return this.#libc.symbols.setsockopt(this.fd, level, name, val, 4) < 0 ? this.#libc.errno() : 0;
   }
 
-  /** @inheritdoc */
+  /** Sends each packet to `to`, else its `peer`, else the dialled server; releases them and empties the batch. */
   send(batch: PacketBatch, to?: PeerAddress): void {
     const n = batch.length;
     if (n === 0) return;
@@ -336,7 +336,7 @@ export class UdpSocket implements DatagramSocket {
     return p;
   }
 
-  /** @inheritdoc */
+  /** Starts delivering received datagrams to `handler`, in batches (once per socket). */
   receive(handler: ReceiveHandler): void {
     if (this.#handler !== null) throw new Error("udp: receive() was already called on this socket");
     this.#handler = handler;
@@ -424,7 +424,7 @@ export class UdpSocket implements DatagramSocket {
     batch.clear();
   }
 
-  /** @inheritdoc */
+  /** Closes the socket; resolves once nothing is pending on it. Idempotent. */
   close(): Promise<void> {
     if (this.#closed !== null) return this.#closed;
     this.#closing = true;
@@ -502,7 +502,7 @@ export class UdpTransport implements DatagramTransport {
     };
   }
 
-  /** @inheritdoc */
+  /** Binds `host:port` (see the class docs for what the host means). */
   async listen(host: string, port: number, options: TransportOptions = {}): Promise<UdpSocket> {
     checkPort(port);
     const target = await this.#target(host);
@@ -517,7 +517,7 @@ export class UdpTransport implements DatagramTransport {
     return this.#open(target.ip.family, target.ip, port, null, options);
   }
 
-  /** @inheritdoc */
+  /** A socket on an ephemeral port that talks to, and only hears from, `host:port`. */
   async dial(host: string, port: number, options: TransportOptions = {}): Promise<UdpSocket> {
     checkPort(port);
     if (port === 0) throw new RangeError("dial: port 0");
