@@ -359,3 +359,52 @@ Deno.test("udp: udpTransport() picks the libc transport when FFI works", () => {
   const libc = loadLibc();
   assertEquals(libc.strerror(98), "Address already in use");
 });
+
+Deno.test("udp: -sockbuf 4 MiB holds a 1024-datagram burst sent while the event loop is busy", async () => {
+  const pool = new PacketPool();
+  const t = new UdpTransport({ pool });
+  const roomy = await t.listen("127.0.0.1", 0, { sockbuf: 4 * MiB });
+  const tight = await t.listen("127.0.0.1", 0); // the kernel default (rmem_default)
+  const cli = await t.dial("127.0.0.1", roomy.localAddr.port, { sockbuf: 4 * MiB });
+  try {
+    const a = new Collector(roomy), b = new Collector(tight);
+    // Both bursts go out before this turn ends, so neither receiver can drain in between.
+    cli.send(batchOf(pool, payloads(1024, 1350)));
+    cli.send(batchOf(pool, payloads(1024, 1350)), tight.localAddr);
+    assertEquals(cli.stats.txPackets, 2048);
+    await a.waitFor(1024);
+    assertEquals(roomy.stats.rxPackets, 1024);
+    await b.waitFor(1);
+    await turns(10);
+    assert(tight.stats.rxPackets < 1024, `default buffer kept ${tight.stats.rxPackets} of 1024`);
+  } finally {
+    await cli.close();
+    await roomy.close();
+    await tight.close();
+  }
+});
+
+Deno.test("udp: closing a receiver in the middle of a flood", async () => {
+  const pool = new PacketPool();
+  const t = new UdpTransport({ pool, batchSize: 16 });
+  const { srv, cli } = await pair(t, "127.0.0.1");
+  let seen = 0;
+  let closing: Promise<void> | null = null;
+  srv.receive((batch) => {
+    seen += batch.length;
+    batch.releaseAll();
+    if (seen >= 100) closing ??= srv.close();
+  });
+  for (let i = 0; i < 20 && closing === null; i++) {
+    cli.send(batchOf(pool, payloads(64, 1350)));
+    await turns(1);
+  }
+  assert(closing !== null, "the receiver saw 100 datagrams");
+  await closing;
+  const after = srv.stats.rxPackets;
+  cli.send(batchOf(pool, payloads(64, 1350)));
+  await turns(5);
+  assertEquals(srv.stats.rxPackets, after, "nothing delivered after close");
+  await cli.close();
+  assertEquals(pool.available, pool.created);
+});
