@@ -298,7 +298,7 @@ function parseArgs(args: string[]): Record<string, string> {
 // deno bench: one window of 64 datagrams there and back through each implementation.
 for (const impl of ["ffi", "deno"] as Impl[]) {
   Deno.bench({
-    name: `udp ${impl}: 64 x ${SIZE} B echoed over loopback`,
+    name: `udp ${impl}: 20 windows of 64 x ${SIZE} B echoed over loopback`,
     group: "udp window",
     baseline: impl === "ffi",
     n: 200,
