@@ -325,7 +325,15 @@ for (const impl of ["ffi", "deno"] as Impl[]) {
           out.push(p);
         }
         cli.send(out);
-        await arrived;
+        // A lost datagram would stall the window forever: give up loudly instead.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          arrived,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`window stalled at ${got}/64`)), 5000);
+          }),
+        ]);
+        clearTimeout(timer);
       }
       b.end();
       await cli.close();
