@@ -71,7 +71,12 @@ export async function assertPacketRoundTrip(
 ): Promise<void> {
   const maxLength = opts.maxPacketSize ?? 1200;
   const arb = fc.array(
-    fc.array(fc.uint8Array({ maxLength }), { maxLength: opts.maxBatchSize ?? 32 }),
+    // size "max": without it fast-check keeps arrays to about ten elements, so large packets
+    // and full batches would never be tried.
+    fc.array(fc.uint8Array({ maxLength, size: "max" }), {
+      maxLength: opts.maxBatchSize ?? 32,
+      size: "max",
+    }),
     { minLength: 1, maxLength: opts.maxBatches ?? 4 },
   );
   await fc.assert(
@@ -142,7 +147,7 @@ export function assertStreamRoundTrip(
   const arb = fc.record({
     writes: fc.array(
       fc.oneof(
-        fc.uint8Array({ maxLength: opts.maxWriteSize ?? 70000 }),
+        fc.uint8Array({ maxLength: opts.maxWriteSize ?? 70000, size: "max" }),
         // compressible data, so codecs take their compressed path too
         fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 20000 })).map((
           [b, n],

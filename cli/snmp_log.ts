@@ -9,6 +9,7 @@
  * @module
  */
 
+import inspector from "node:inspector";
 import {
   type Snmp,
   SNMP_CSV_FIELDS,
@@ -503,26 +504,46 @@ export class SnmpLogger {
  * Returns the function that removes the handlers. Signals the platform does not support are
  * skipped.
  *
- * Beware: since Deno 2.9.2, `SIGUSR1` also starts Deno's V8 inspector on 127.0.0.1:9229 (as
- * Node does), whatever listeners the program has; any local user can then attach to it. Pass
- * `["SIGUSR2"]` to use another signal (docs/cli.md).
+ * Since Deno 2.9.2, `SIGUSR1` also starts Deno's V8 inspector on 127.0.0.1:9229 (as Node
+ * does), whatever listeners the program has, and any local user could attach to it. So after a
+ * `SIGUSR1` the handler closes it again at once (unless it was already open at startup, as with
+ * `--inspect`); it is reachable for a few milliseconds at most.
  */
 export function installSnmpSignal(
   log: (line: string) => void,
   snmp: SnmpCounters,
   signals: readonly Deno.Signal[] = ["SIGUSR1"],
 ): () => void {
-  const handler = () => log(snmpDumpLine(snmp));
-  const installed: Deno.Signal[] = [];
+  // An inspector open at startup was asked for (--inspect): leave that one alone.
+  const inspecting = inspector.url() !== undefined;
+  const handler = (sig: Deno.Signal) => () => {
+    log(snmpDumpLine(snmp));
+    if (sig === "SIGUSR1" && !inspecting) closeSignalInspector();
+  };
+  const installed: Array<[Deno.Signal, () => void]> = [];
   for (const sig of signals) {
+    const h = handler(sig);
     try {
-      Deno.addSignalListener(sig, handler);
-      installed.push(sig);
+      Deno.addSignalListener(sig, h);
+      installed.push([sig, h]);
     } catch {
       // Not available here (Windows, or a signal Deno reserves).
     }
   }
   return () => {
-    for (const sig of installed) Deno.removeSignalListener(sig, handler);
+    for (const [sig, h] of installed) Deno.removeSignalListener(sig, h);
   };
+}
+
+/** Closes the inspector SIGUSR1 is opening (polls briefly: it starts asynchronously). */
+function closeSignalInspector(): void {
+  let tries = 0;
+  const poll = () => {
+    if (inspector.url() !== undefined) {
+      inspector.close();
+      return;
+    }
+    if (++tries < 50) setTimeout(poll, 2);
+  };
+  setTimeout(poll, 0);
 }

@@ -80,3 +80,30 @@ export function byteTransform(
 export function streamStageStreams(stage: StreamStage): StreamStageStreams {
   return { encoder: byteTransform(stage, "encode"), decoder: byteTransform(stage, "decode") };
 }
+
+/** A reliable byte stream as a Web Streams pair (what KCP gives, what smux takes). */
+export interface BytePair {
+  /** Bytes from the peer. */
+  readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer. */
+  writable: WritableStream<Uint8Array>;
+}
+
+/**
+ * Puts stream stages (application side first) over a byte stream: what the returned pair's
+ * writable takes is encoded by every stage towards `inner`; what `inner` delivers is decoded on
+ * its way out of the returned readable. With no stages, `inner` itself is returned.
+ */
+export function wrapByteStream(inner: BytePair, stages: readonly StreamStage[]): BytePair {
+  if (stages.length === 0) return inner;
+  let readable = inner.readable;
+  for (let i = stages.length - 1; i >= 0; i--) {
+    readable = readable.pipeThrough(byteTransform(stages[i], "decode"));
+  }
+  const encoders = stages.map((s) => byteTransform(s, "encode"));
+  for (let i = 0; i < encoders.length - 1; i++) {
+    encoders[i].readable.pipeTo(encoders[i + 1].writable).catch(() => {});
+  }
+  encoders[encoders.length - 1].readable.pipeTo(inner.writable).catch(() => {});
+  return { readable, writable: encoders[0].writable };
+}

@@ -38,6 +38,7 @@ import type {
   TransportOptions,
   TransportStats,
 } from "../pipeline/transport.ts";
+import type { BoundaryStageDefinition, StageContext, StageOptions } from "../pipeline/stage.ts";
 import { DenoUdpTransport } from "./deno_udp.ts";
 import { type Poller, sharedPoller } from "./poller.ts";
 import {
@@ -691,3 +692,13 @@ export async function getaddrinfo(libc: Libc, host: string): Promise<IpAddress[]
   }
   return result;
 }
+
+/** The `udp` boundary stage definition (role "transport"): the libc transport, pooled packets. */
+export const udpStage: BoundaryStageDefinition = {
+  name: "udp",
+  kind: "boundary",
+  role: "transport",
+  description: "UDP datagrams (recvmmsg/sendmmsg through libc; Deno.listenDatagram without FFI)",
+  create: (_options: StageOptions, ctx: StageContext): DatagramTransport =>
+    udpTransport({ pool: ctx.pool, log: ctx.log }),
+};

@@ -59,7 +59,7 @@ export const smuxStage: BoundaryStageDefinition = {
     const config = Object.freeze(smuxOptions(options));
     return {
       config,
-      attach: (conn) => new SmuxDriver(conn, { ...config, role: ctx.role, log: ctx.log }),
+      attach: (conn) => new SmuxDriver(conn, { ...config, role: ctx.role }),
     };
   },
 };

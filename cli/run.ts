@@ -1,0 +1,211 @@
+/**
+ * What `cli/client.ts` and `cli/server.ts` do, as functions tests and the demo can call in
+ * process: parse kcptun's flags, log the startup lines, build the pipeline, start the end,
+ * run the SNMP logger and signal handlers, and stop cleanly.
+ *
+ * @module
+ */
+
+import { defaultPool } from "../pipeline/packet.ts";
+import type { StageRegistry } from "../pipeline/registry.ts";
+import { type Snmp, snmp as processSnmp } from "../pipeline/snmp.ts";
+import { StageError } from "../pipeline/stage.ts";
+import type { AppEndpoint } from "../transports/app.ts";
+import { ClientApp } from "./client_app.ts";
+import {
+  type ClientConfig,
+  type CliOutcome,
+  parseClientConfig,
+  parseServerConfig,
+  type ServerConfig,
+} from "./config.ts";
+import { type Logger, openLogger, startupLines } from "./logging.ts";
+import { type ServerApp, startServer } from "./server_app.ts";
+import { installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
+import { createTunnel, resolvePipeline } from "./tunnel.ts";
+import { exitWith } from "./usage.ts";
+
+/** A running client or server with what it owns. */
+export interface RunningEnd<A> {
+  /** The client or server. */
+  readonly app: A;
+  /** The counters it increments. */
+  readonly snmp: Snmp;
+  /** Its logger. */
+  readonly logger: Logger;
+  /** Stops everything: sockets closed, the last SNMP row written, the log file closed. */
+  stop(): Promise<void>;
+}
+
+/** Options for starting an end in process. */
+export interface StartOptions {
+  /** Counters (default: the process-wide ones, as kcptun). */
+  snmp?: Snmp;
+  /** Logger (default: what `-log` / `-quiet` ask for). */
+  logger?: Logger;
+  /** Stage registry (default: the built-ins). */
+  registry?: StageRegistry;
+  /** Install SIGUSR1 for the SNMP dump (default false in process, true from `main`). */
+  signals?: boolean;
+}
+
+function fail(message: string): never {
+  exitWith({ code: 1, stdout: "", stderr: message.endsWith("\n") ? message : message + "\n" });
+}
+
+/** A config outcome to a config, or exit as it says (help, version, one-line errors). */
+function orExit<T>(outcome: CliOutcome<T>): T {
+  if (outcome.kind === "exit") exitWith(outcome);
+  return outcome.config;
+}
+
+function ops(
+  config: ClientConfig | ServerConfig,
+  snmp: Snmp,
+  logger: Logger,
+  signals: boolean,
+): () => void {
+  const snmpLogger = new SnmpLogger({
+    path: config.snmplog,
+    periodSeconds: config.snmpperiod,
+    snmp,
+    onError: logger.log,
+  });
+  snmpLogger.start();
+  const removeSignal = signals ? installSnmpSignal(logger.log, snmp) : () => {};
+  return () => {
+    removeSignal();
+    snmpLogger.stop();
+  };
+}
+
+/** Starts a client from a resolved config. */
+export async function startClientEnd(
+  config: ClientConfig,
+  options: StartOptions = {},
+): Promise<RunningEnd<ClientApp>> {
+  const snmp = options.snmp ?? processSnmp;
+  const logger = options.logger ?? openLogger(config);
+  const pipeline = await resolvePipeline(config, { registry: options.registry });
+  // kcptun listens first, then logs its settings (with the bound address), then derives the key.
+  const appStage = pipeline.boundary("app")!;
+  const app = appStage.definition.create(appStage.options, {
+    role: "client",
+    pool: defaultPool,
+    snmp,
+    log: logger.log,
+  }) as AppEndpoint;
+  const l = config.localAddress;
+  let listener;
+  try {
+    listener = l.kind === "unix"
+      ? await app.listen(l.path, 0)
+      : await app.listen(l.host, l.minPort);
+  } catch (e) {
+    throw new StageError(`listen ${config.localaddr}: ${(e as Error).message}`);
+  }
+  for (const line of startupLines(config, { listeningOn: listener.address })) logger.log(line);
+  logger.log("initiating key derivation");
+  let tunnel;
+  try {
+    tunnel = createTunnel(config, pipeline, { snmp, log: logger.log });
+  } catch (e) {
+    listener.close();
+    throw e;
+  }
+  logger.log("key derivation done");
+  const client = new ClientApp(config, listener, { tunnel, logger, snmp });
+  const stopOps = ops(config, snmp, logger, options.signals ?? false);
+  return {
+    app: client,
+    snmp,
+    logger,
+    async stop() {
+      await client.stop();
+      stopOps();
+      if (!options.logger) logger.close();
+    },
+  };
+}
+
+/** Starts a server from a resolved config. */
+export async function startServerEnd(
+  config: ServerConfig,
+  options: StartOptions = {},
+): Promise<RunningEnd<ServerApp>> {
+  const snmp = options.snmp ?? processSnmp;
+  const logger = options.logger ?? openLogger(config);
+  const pipeline = await resolvePipeline(config, { registry: options.registry });
+  for (const line of startupLines(config)) logger.log(line);
+  logger.log("initiating key derivation");
+  const tunnel = createTunnel(config, pipeline, { snmp, log: logger.log });
+  logger.log("key derivation done");
+  const server = await startServer(config, { tunnel, logger, snmp });
+  const stopOps = ops(config, snmp, logger, options.signals ?? false);
+  return {
+    app: server,
+    snmp,
+    logger,
+    async stop() {
+      await server.stop();
+      stopOps();
+      if (!options.logger) logger.close();
+    },
+  };
+}
+
+/** Stops `end` on SIGINT/SIGTERM and exits 0 (forced after 5 s). */
+function exitOnSignals(end: { stop(): Promise<void> }): void {
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => Deno.exit(0), 5000);
+    end.stop().finally(() => Deno.exit(0));
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(sig, onSignal);
+    } catch { /* not supported here */ }
+  }
+}
+
+function envLookup(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+async function main<C, A>(
+  outcome: CliOutcome<C>,
+  start: (c: C, o: StartOptions) => Promise<RunningEnd<A>>,
+  registry?: StageRegistry,
+): Promise<RunningEnd<A>> {
+  const config = orExit(outcome);
+  let end: RunningEnd<A>;
+  try {
+    end = await start(config, { signals: true, registry });
+  } catch (e) {
+    fail(e instanceof Error ? e.message : String(e));
+  }
+  exitOnSignals(end);
+  return end;
+}
+
+/** `kcptun-client` with `args`: runs until SIGINT/SIGTERM. */
+export function clientMain(
+  args: string[],
+  registry?: StageRegistry,
+): Promise<RunningEnd<ClientApp>> {
+  return main(parseClientConfig(args, envLookup), startClientEnd, registry);
+}
+
+/** `kcptun-server` with `args`: runs until SIGINT/SIGTERM. */
+export function serverMain(
+  args: string[],
+  registry?: StageRegistry,
+): Promise<RunningEnd<ServerApp>> {
+  return main(parseServerConfig(args, envLookup), startServerEnd, registry);
+}

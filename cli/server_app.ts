@@ -1,0 +1,166 @@
+/**
+ * The kcptun server: accepts KCP sessions on every port of `-l` (one session per remote
+ * address), runs an smux server on each, and for every stream dials `-t` (host:port or a unix
+ * socket path) and relays. A target that refuses closes only that stream.
+ *
+ * @module
+ */
+
+import type { Snmp } from "../pipeline/snmp.ts";
+import { KcpListener } from "../transforms/kcp/listener.ts";
+import { KcpSession } from "../transforms/kcp/session.ts";
+import type { SmuxStream } from "../transforms/smux/driver.ts";
+import { joinHostPort } from "./address.ts";
+import type { ServerConfig } from "./config.ts";
+import type { Logger } from "./logging.ts";
+import { relay } from "./relay.ts";
+import type { Tunnel } from "./tunnel.ts";
+
+/** Options of {@link startServer}. */
+export interface ServerAppOptions {
+  /** The built tunnel (stages). */
+  tunnel: Tunnel;
+  /** Logger. */
+  logger: Logger;
+  /** Counters. */
+  snmp: Snmp;
+}
+
+/** A running server. */
+export class ServerApp {
+  /** One listener per port of `-l`. */
+  readonly listeners: readonly KcpListener[];
+  readonly #config: ServerConfig;
+  readonly #tunnel: Tunnel;
+  readonly #logger: Logger;
+  readonly #tasks = new Set<Promise<void>>();
+  #stopped = false;
+
+  /** Use {@link startServer}. */
+  constructor(config: ServerConfig, listeners: KcpListener[], opts: ServerAppOptions) {
+    this.#config = config;
+    this.listeners = listeners;
+    this.#tunnel = opts.tunnel;
+    this.#logger = opts.logger;
+    for (const l of listeners) this.#track(this.#acceptSessions(l));
+  }
+
+  /** The UDP ports listened on. */
+  get ports(): number[] {
+    return this.listeners.map((l) => l.socket.localAddr.port);
+  }
+
+  #track(p: Promise<void>): void {
+    this.#tasks.add(p);
+    p.finally(() => this.#tasks.delete(p));
+  }
+
+  async #acceptSessions(listener: KcpListener): Promise<void> {
+    while (true) {
+      const session = await listener.accept();
+      if (session === null) return;
+      this.#track(this.#serve(session, listener));
+    }
+  }
+
+  async #serve(session: KcpSession, listener: KcpListener): Promise<void> {
+    const t = this.#tunnel;
+    const remote = session.remote?.key ?? "?";
+    this.#logger.println("remote address:", remote);
+    const mux = t.smux.attach(t.wrap(session));
+    this.#logger.println(
+      "smux version:",
+      this.#config.smuxver,
+      "on connection:",
+      listener.socket.localAddr.key,
+      "->",
+      remote,
+    );
+    session.closed.then(() => mux.close().catch(() => {}));
+    const streams = new Set<Promise<void>>();
+    while (true) {
+      let stream: SmuxStream;
+      try {
+        stream = await mux.acceptStream();
+      } catch {
+        break;
+      }
+      const task = this.#relayStream(stream, remote);
+      streams.add(task);
+      task.finally(() => streams.delete(task));
+    }
+    const info = await mux.closed;
+    if (info.error && !this.#stopped) this.#logger.println(info.reason);
+    session.close();
+    await Promise.allSettled([...streams]);
+  }
+
+  async #relayStream(stream: SmuxStream, remote: string): Promise<void> {
+    const target = this.#config.targetAddress;
+    const targetText = this.#config.target;
+    let conn;
+    try {
+      conn = target.kind === "unix"
+        ? await this.#tunnel.app.dial(target.path, 0)
+        : await this.#tunnel.app.dial(target.host, target.minPort);
+    } catch (e) {
+      this.#logger.println(e instanceof Error ? e.message : String(e));
+      stream.close();
+      return;
+    }
+    const inText = `${remote}(${stream.id})`;
+    this.#logger.stream("stream opened", "in:", inText, "out:", targetText);
+    await relay(stream, conn, this.#config.closewait);
+    this.#logger.stream("stream closed", "in:", inText, "out:", targetText);
+  }
+
+  /** Closes every listener and session, and waits for the relays to end. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all(this.listeners.map((l) => l.close()));
+    await Promise.allSettled([...this.#tasks]);
+  }
+}
+
+/** Listens on every port of `-l` and returns the running server. */
+export async function startServer(
+  config: ServerConfig,
+  opts: ServerAppOptions,
+): Promise<ServerApp> {
+  const t = opts.tunnel;
+  const { shared, locator } = t.serverRouting();
+  const addr = config.listenAddress;
+  const listeners: KcpListener[] = [];
+  try {
+    for (let port = addr.minPort; port <= addr.maxPort; port++) {
+      const socket = await t.transport.listen(addr.host, port, {
+        sockbuf: config.sockbuf,
+        dscp: config.dscp,
+      });
+      listeners.push(
+        new KcpListener(socket, {
+          shared,
+          locator,
+          snmp: opts.snmp,
+          createSession: (sock, peer, conv) => {
+            const { chain, decodeChain } = t.serverChains();
+            return new KcpSession(sock, peer, chain, {
+              conv,
+              mtu: t.kcp.mtu,
+              kcp: t.kcp.kcp,
+              pool: t.ctx.pool,
+              snmp: opts.snmp,
+              decodeChain,
+            });
+          },
+        }),
+      );
+    }
+  } catch (e) {
+    await Promise.all(listeners.map((l) => l.close()));
+    const where = joinHostPort(addr.host, addr.minPort);
+    throw new Error(`listen ${where}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return new ServerApp(config, listeners, opts);
+}

@@ -1,0 +1,68 @@
+/**
+ * The `kcp` boundary stage (role "arq"): datagrams below, one reliable byte stream above.
+ *
+ * Options take kcptun's flag names: `mtu` (whole datagram, default 1350), `sndwnd`, `rcvwnd`,
+ * `nodelay`, `interval`, `resend`, `nc`, `acknodelay`, or `mode` (a kcptun preset, which wins
+ * over the four numbers as in kcptun).
+ *
+ * @module
+ */
+
+import type { BoundaryStageDefinition, StageOptions } from "../../pipeline/stage.ts";
+import { StageError } from "../../pipeline/stage.ts";
+import type { KcpOptions } from "./arq.ts";
+import { KCP_MANUAL_DEFAULTS, KCP_MODES } from "./modes.ts";
+
+/** What the `kcp` stage gives: checked settings for the sessions of this pipeline. */
+export interface KcpStageInstance {
+  /** kcptun `-mtu`: the whole datagram (KCP gets it minus the packet stages' overhead). */
+  readonly mtu: number;
+  /** Settings for each session's core. */
+  readonly kcp: Omit<KcpOptions, "snmp" | "mtu">;
+}
+
+function num(options: StageOptions, key: string, fallback: number, min: number, max: number) {
+  const v = options[key] ?? fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new StageError(`kcp: option "${key}" must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+/** Checks kcp stage options (kcptun flag names) and resolves the mode preset. */
+export function kcpStageOptions(options: StageOptions): KcpStageInstance {
+  const mode = options.mode;
+  const preset = typeof mode === "string" && mode in KCP_MODES
+    ? KCP_MODES[mode as keyof typeof KCP_MODES]
+    : null;
+  const manual = {
+    nodelay: num(options, "nodelay", KCP_MANUAL_DEFAULTS.nodelay, 0, 1),
+    interval: num(options, "interval", KCP_MANUAL_DEFAULTS.interval, 1, 100000),
+    resend: num(options, "resend", KCP_MANUAL_DEFAULTS.resend, 0, 1 << 30),
+    nc: num(options, "nc", KCP_MANUAL_DEFAULTS.nc, 0, 1),
+  };
+  const p = preset ?? manual;
+  const ack = options.acknodelay ?? false;
+  if (typeof ack !== "boolean") throw new StageError(`kcp: option "acknodelay" must be a boolean`);
+  return {
+    mtu: num(options, "mtu", 1350, 64, 65535),
+    kcp: {
+      sndWnd: num(options, "sndwnd", 128, 1, 65535),
+      rcvWnd: num(options, "rcvwnd", 512, 1, 65535),
+      nodelay: p.nodelay,
+      interval: p.interval,
+      resend: p.resend,
+      nc: p.nc,
+      ackNoDelay: ack,
+    },
+  };
+}
+
+/** The `kcp` boundary stage definition. */
+export const kcpStage: BoundaryStageDefinition = {
+  name: "kcp",
+  kind: "boundary",
+  role: "arq",
+  description: "KCP ARQ (kcptun -mode, -mtu, -sndwnd, -rcvwnd, -nodelay ...)",
+  create: (options: StageOptions): KcpStageInstance => kcpStageOptions(options),
+};

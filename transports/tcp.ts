@@ -1,0 +1,97 @@
+/**
+ * The `tcp` application stage: TCP listening (client side) and dialling (server side) with
+ * Deno's sockets. `""` or `0.0.0.0`-less `:port` listens on every interface, IPv6 and IPv4
+ * (one dual-stack socket), as Go's `:port` does.
+ *
+ * @module
+ */
+
+import type { BoundaryStageDefinition } from "../pipeline/stage.ts";
+import type { AppConn, AppEndpoint, AppListener } from "./app.ts";
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Wraps a Deno connection. */
+export function wrapConn(conn: Deno.Conn, peer: string): AppConn {
+  let closed = false;
+  return {
+    readable: conn.readable,
+    writable: conn.writable,
+    peer,
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        conn.close();
+      } catch { /* already closed by a stream */ }
+    },
+  };
+}
+
+function addrText(a: Deno.Addr): string {
+  if (a.transport === "tcp" || a.transport === "udp") return hostPort(a.hostname, a.port);
+  return (a as Deno.UnixAddr).path ?? "";
+}
+
+/** Wraps a Deno listener. */
+export function wrapListener(listener: Deno.Listener, address: string, port: number): AppListener {
+  let closed = false;
+  return {
+    address,
+    port,
+    async accept() {
+      try {
+        const c = await listener.accept();
+        if (c.remoteAddr.transport === "tcp") (c as Deno.TcpConn).setNoDelay(true);
+        return wrapConn(c, addrText(c.remoteAddr));
+      } catch {
+        return null;
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+    },
+  };
+}
+
+/** TCP endpoints. */
+export class TcpEndpoint implements AppEndpoint {
+  /** Listens on `host:port`; an empty host means every interface. */
+  listen(host: string, port: number): Promise<AppListener> {
+    let listener: Deno.Listener;
+    if (host === "") {
+      try {
+        listener = Deno.listen({ hostname: "::", port });
+      } catch {
+        listener = Deno.listen({ hostname: "0.0.0.0", port });
+      }
+      const p = (listener.addr as Deno.NetAddr).port;
+      return Promise.resolve(wrapListener(listener, `[::]:${p}`, p));
+    }
+    listener = Deno.listen({ hostname: host, port });
+    const a = listener.addr as Deno.NetAddr;
+    return Promise.resolve(wrapListener(listener, hostPort(a.hostname, a.port), a.port));
+  }
+
+  /** Connects to `host:port`. */
+  async dial(host: string, port: number): Promise<AppConn> {
+    const conn = await Deno.connect({ hostname: host, port });
+    conn.setNoDelay(true);
+    return wrapConn(conn, hostPort(host, port));
+  }
+}
+
+/** The `tcp` boundary stage definition (role "app"). */
+export const tcpStage: BoundaryStageDefinition = {
+  name: "tcp",
+  kind: "boundary",
+  role: "app",
+  description: "TCP sockets: the client's -l listener, the server's -t target",
+  create: (): AppEndpoint => new TcpEndpoint(),
+};
