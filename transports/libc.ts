@@ -72,6 +72,15 @@ export const C = {
   AI_PASSIVE: 0x1,
   AI_NUMERICHOST: 0x4,
   AI_ADDRCONFIG: 0x20,
+  // Added for fake TCP (transports/faketcp).
+  SO_LINGER: 13,
+  SO_ATTACH_FILTER: 26,
+  SO_DETACH_FILTER: 27,
+  IP_PKTINFO: 8,
+  IPV6_CHECKSUM: 7,
+  IPV6_RECVPKTINFO: 49,
+  IPV6_PKTINFO: 50,
+  SOMAXCONN: 4096,
 } as const;
 
 /**
@@ -101,6 +110,14 @@ export const Errno = {
   ENOTCONN: 107,
   ECONNREFUSED: 111,
   EHOSTUNREACH: 113,
+  // Added for fake TCP (transports/faketcp).
+  EPROTONOSUPPORT: 93,
+  ECONNABORTED: 103,
+  ECONNRESET: 104,
+  EISCONN: 106,
+  ETIMEDOUT: 110,
+  EALREADY: 114,
+  EINPROGRESS: 115,
 } as const;
 
 /** The C functions bound, with their FFI signatures. */
@@ -177,6 +194,8 @@ export const LIBC_SYMBOLS = {
   gai_strerror: { parameters: ["i32"], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
+  /** `accept4(fd, addr, addrlen, flags)`, synchronous (for fake TCP's kernel listener). */
+  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's symbols. */

@@ -1,0 +1,362 @@
+/**
+ * The fake-TCP transport (kcptun's `-tcp`, wire-compatible with tcpraw v1.2.25 as in Debian's
+ * kcptun 20210922): every datagram travels as the payload of one hand-built TCP segment (PSH+ACK)
+ * on a flow whose handshake was made by a real kernel TCP connection, so that middleboxes see an
+ * ordinary TCP flow. Linux only, needs FFI and raw sockets (root or `CAP_NET_RAW`).
+ *
+ * - `dial(host, port)`: a kernel TCP connection to the server (non-blocking connect through the
+ *   poller) and a raw TCP socket connected to the server's address that captures the flow's
+ *   segments (a BPF filter keeps only its ports) and sends the datagrams.
+ * - `listen(host, port)`: a kernel TCP listener, raw capture sockets (one per address family for
+ *   a wildcard), one flow per accepted connection, keyed by the peer's `ip:port`.
+ * - Per flow, the sequence number sent is the last acknowledgement number captured from the peer
+ *   plus the bytes sent since, and the acknowledgement number follows the peer's in-order
+ *   payloads (`transports/faketcp/flow.ts` has the rules). Window: random, ≥ 32768. No options.
+ * - Only PSH segments of flows with a kernel connection are delivered; the rest only update the
+ *   flow's numbers.
+ * - Where tcpraw relies on an iptables rule to keep the kernel's own ACKs and RSTs for the flow
+ *   off the wire, the kernel connection here is made deaf instead: once established, a
+ *   drop-everything socket filter stops every inbound segment before TCP sees it, so the kernel
+ *   has nothing to acknowledge or reset. Its TTL is set to 1 as tcpraw does. No rule is added, so
+ *   there is nothing to remove on exit. Closing resets the kernel connection (TTL restored).
+ *
+ * The server side of kcptun `-tcp` also listens on UDP on the same port: run a second listener
+ * on a UDP socket (see `docs/faketcp.md`).
+ *
+ * @module
+ */
+
+import { defaultPool, MAX_DATAGRAM, type PacketPool } from "../pipeline/packet.ts";
+import type { BoundaryStageDefinition, StageContext, StageOptions } from "../pipeline/stage.ts";
+import type { DatagramTransport, TransportOptions } from "../pipeline/transport.ts";
+import { C, Errno, type Libc } from "./libc.ts";
+import { type Poller, sharedPoller } from "./poller.ts";
+import { formatIp, type IpAddress, joinHostPort, parseIp } from "./sockaddr.ts";
+import { getaddrinfo } from "./udp.ts";
+import {
+  fakeTcpLibc,
+  FakeTcpUnavailableError,
+  fakeTcpUnavailableReason,
+  rawSocketFailure,
+} from "./faketcp/availability.ts";
+import { attachFilter, captureFilter, noPayload } from "./faketcp/bpf.ts";
+import {
+  bindTo,
+  connectNonBlocking,
+  drain,
+  localAddress,
+  openSocket,
+  setIntOption,
+  SyscallError,
+} from "./faketcp/kernel_tcp.ts";
+import {
+  FakeTcpDialSocket,
+  FakeTcpListenSocket,
+  FakeTcpSocket,
+  type FakeTcpStats,
+  RawEndpoint,
+  type SocketSettings,
+} from "./faketcp/socket.ts";
+
+export { FakeTcpUnavailableError, fakeTcpUnavailableReason };
+export { FakeTcpDialSocket, FakeTcpListenSocket, FakeTcpSocket, type FakeTcpStats };
+
+/** Settings of a {@link FakeTcpTransport} that apply to every socket it makes. */
+export interface FakeTcpTransportConfig {
+  /** Where received packets come from (default: the process-wide pool). */
+  pool?: PacketPool;
+  /** Segments per `recvmmsg`/`sendmmsg` call (default 64, at most 1024). */
+  batchSize?: number;
+  /** Largest payload delivered; longer ones are dropped and counted (default 1500). */
+  maxDatagram?: number;
+  /** Flows a listening socket tracks before it ignores new sources (default 65536). */
+  maxFlows?: number;
+  /** A listening socket forgets a flow after this long without a segment (ms, default 60000). */
+  flowIdleMs?: number;
+  /** How long `dial` waits for the TCP handshake (ms, default 30000). */
+  connectTimeoutMs?: number;
+  /** One-line diagnostics (option failures, receive errors). Silent by default. */
+  log?: (line: string) => void;
+}
+
+/** IP header (≤ 60) + TCP header (≤ 60) in front of a captured payload. */
+const CAPTURE_HEADROOM = 120;
+
+/**
+ * Fake-TCP sockets (see the module docs). The constructor throws
+ * {@link FakeTcpUnavailableError} when not on Linux or FFI is not permitted; `listen`/`dial`
+ * throw it when raw sockets are refused (not root, no `CAP_NET_RAW`).
+ *
+ * Addresses as in `UdpTransport`: `listen("")`, `"0.0.0.0"` and `"::"` take every interface,
+ * IPv4 and IPv6 (a dual-stack kernel listener, raw capture on both families); a literal binds
+ * that address; names go through `getaddrinfo`, IPv4 first. `dial("")` means 127.0.0.1.
+ */
+export class FakeTcpTransport implements DatagramTransport {
+  readonly #libc: Libc;
+  readonly #poller: Poller;
+  readonly #settings: SocketSettings;
+  readonly #connectTimeoutMs: number;
+
+  /** Checks the configuration and loads libc (throws {@link FakeTcpUnavailableError}). */
+  constructor(config: FakeTcpTransportConfig = {}, libc: Libc = fakeTcpLibc()) {
+    const pool = config.pool ?? defaultPool;
+    const batchSize = config.batchSize ?? 64;
+    const maxDatagram = config.maxDatagram ?? MAX_DATAGRAM;
+    if (!(batchSize >= 1 && batchSize <= 1024)) throw new RangeError("batchSize must be 1..1024");
+    if (!(maxDatagram >= 1 && maxDatagram <= 65000)) {
+      throw new RangeError("maxDatagram must be 1..65000");
+    }
+    if (pool.capacity < maxDatagram + CAPTURE_HEADROOM) {
+      throw new RangeError(
+        `pool packets hold ${pool.capacity} bytes, less than maxDatagram ${maxDatagram} ` +
+          `+ ${CAPTURE_HEADROOM} bytes of captured IP and TCP headers`,
+      );
+    }
+    this.#libc = libc;
+    this.#poller = sharedPoller(libc);
+    this.#settings = {
+      pool,
+      batchSize,
+      maxDatagram,
+      maxFlows: config.maxFlows ?? 65536,
+      flowIdleMs: config.flowIdleMs ?? 60000,
+      log: config.log ?? (() => {}),
+    };
+    this.#connectTimeoutMs = config.connectTimeoutMs ?? 30000;
+  }
+
+  /**
+   * A kernel TCP listener on `host:port` plus raw capture. Datagrams from each accepted
+   * connection arrive with `peer.key` = its `ip:port`; replies go out on that flow.
+   */
+  async listen(
+    host: string,
+    port: number,
+    options: TransportOptions = {},
+  ): Promise<FakeTcpListenSocket> {
+    checkPort(port);
+    const ip = await this.#resolve(host);
+    const libc = this.#libc, settings = this.#settings;
+    const what = `listen tcp ${joinHostPort(ip === null ? "" : formatIp(ip), port)}`;
+    let listenFamily: 4 | 6 = ip === null ? 6 : ip.family;
+    let fd: number;
+    try {
+      fd = openSocket(libc, listenFamily, C.SOCK_STREAM, 0, what);
+    } catch (e) {
+      if (!(ip === null && e instanceof SyscallError && e.errno === Errno.EAFNOSUPPORT)) throw e;
+      listenFamily = 4; // no IPv6 in this kernel
+      fd = openSocket(libc, listenFamily, C.SOCK_STREAM, 0, what);
+    }
+    const raws: RawEndpoint[] = [];
+    try {
+      if (listenFamily === 6 && ip === null) {
+        setIntOption(libc, fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 0);
+      }
+      setIntOption(libc, fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+      bindTo(libc, fd, listenFamily, ip ?? wildcard(listenFamily), port, what);
+      const local = localAddress(libc, fd);
+      const families: (4 | 6)[] = ip !== null ? [ip.family] : listenFamily === 6 ? [4, 6] : [4];
+      for (const family of families) {
+        const raw = this.#openRaw(family, what);
+        raws.push(raw);
+        if (ip !== null) bindTo(libc, raw.fd, family, ip, 0, what);
+        this.#filterRaw(raw, captureFilter(family === 4, local.port), options, what);
+      }
+      // Children inherit this filter until accept replaces it: data arriving before then is
+      // kept from the kernel, which would otherwise acknowledge it.
+      attachFilter(libc, fd, noPayload());
+      if (libc.symbols.listen(fd, C.SOMAXCONN) < 0) {
+        const e = libc.errno();
+        throw new SyscallError(libc.describe(what, e), e);
+      }
+      return new FakeTcpListenSocket(
+        libc,
+        this.#poller,
+        settings,
+        raws,
+        fd,
+        listenFamily,
+        local,
+      );
+    } catch (e) {
+      for (const raw of raws) libc.symbols.close(raw.fd);
+      libc.symbols.close(fd);
+      throw e;
+    }
+  }
+
+  /**
+   * A kernel TCP connection to `host:port` (the handshake completes before this resolves) with
+   * raw capture of its flow. Datagrams go to the server; only the server's segments arrive.
+   */
+  async dial(
+    host: string,
+    port: number,
+    options: TransportOptions = {},
+  ): Promise<FakeTcpDialSocket> {
+    checkPort(port);
+    if (port === 0) throw new RangeError("dial: port 0");
+    const ip = (await this.#resolve(host)) ?? parseIp("127.0.0.1")!;
+    const libc = this.#libc, family = ip.family;
+    const what = `dial tcp ${joinHostPort(formatIp(ip), port)}`;
+    const raw = this.#openRaw(family, what);
+    let tcp = -1;
+    let socket: FakeTcpDialSocket | null = null;
+    try {
+      // Connecting the raw socket picks the source address (as routing would for the TCP
+      // connection) and restricts capture to packets from the server.
+      connectRaw(libc, raw.fd, family, ip, what);
+      const local = localAddress(libc, raw.fd);
+      tcp = openSocket(libc, family, C.SOCK_STREAM, 0, what);
+      bindTo(libc, tcp, family, local.ip, 0, what);
+      const bound = localAddress(libc, tcp);
+      this.#filterRaw(raw, captureFilter(family === 4, bound.port, port), options, what);
+      attachFilter(libc, tcp, noPayload());
+      socket = new FakeTcpDialSocket(
+        libc,
+        this.#poller,
+        this.#settings,
+        raw,
+        tcp,
+        bound,
+        { ip, port },
+      );
+      await connectNonBlocking(
+        libc,
+        this.#poller,
+        tcp,
+        family,
+        ip,
+        port,
+        this.#connectTimeoutMs,
+        what,
+      );
+      socket.established();
+      return socket;
+    } catch (e) {
+      if (socket !== null) await socket.close();
+      else {
+        libc.symbols.close(raw.fd);
+        if (tcp >= 0) libc.symbols.close(tcp);
+      }
+      throw e;
+    }
+  }
+
+  #openRaw(family: 4 | 6, what: string): RawEndpoint {
+    const libc = this.#libc;
+    const fd = libc.symbols.socket(
+      family === 4 ? C.AF_INET : C.AF_INET6,
+      C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC,
+      C.IPPROTO_TCP,
+    );
+    if (fd < 0) {
+      const e = libc.errno();
+      if (e === Errno.EPERM || e === Errno.EACCES) {
+        throw new FakeTcpUnavailableError(rawSocketFailure(libc, e));
+      }
+      throw new SyscallError(libc.describe(`${what}: raw socket`, e), e);
+    }
+    return new RawEndpoint(fd, family, this.#settings.batchSize, this.#settings.maxFlows);
+  }
+
+  /** Attaches the capture filter, empties what arrived unfiltered, applies sockbuf/dscp. */
+  #filterRaw(
+    raw: RawEndpoint,
+    prog: ReturnType<typeof captureFilter>,
+    options: TransportOptions,
+    what: string,
+  ): void {
+    const libc = this.#libc, log = this.#settings.log;
+    const e = attachFilter(libc, raw.fd, prog);
+    if (e !== 0) throw new SyscallError(libc.describe(`${what}: attach capture filter`, e), e);
+    drain(libc, raw.fd, new Uint8Array(new ArrayBuffer(65536)));
+    const sockbuf = options.sockbuf ?? 0;
+    if (sockbuf > 0) {
+      for (
+        const [plain, force, name] of [
+          [C.SO_RCVBUF, C.SO_RCVBUFFORCE, "SO_RCVBUF"],
+          [C.SO_SNDBUF, C.SO_SNDBUFFORCE, "SO_SNDBUF"],
+        ] as const
+      ) {
+        const err = setIntOption(libc, raw.fd, C.SOL_SOCKET, plain, sockbuf);
+        if (err !== 0) log(`${what}: ${libc.describe(`setsockopt ${name}`, err)}`);
+        // Root may exceed rmem_max/wmem_max; a failure is silent, as for UDP.
+        setIntOption(libc, raw.fd, C.SOL_SOCKET, force, sockbuf);
+      }
+    }
+    const dscp = options.dscp ?? 0;
+    if (dscp > 0) {
+      const err = raw.family === 4
+        ? setIntOption(libc, raw.fd, C.IPPROTO_IP, C.IP_TOS, (dscp << 2) & 0xff)
+        : setIntOption(libc, raw.fd, C.IPPROTO_IPV6, C.IPV6_TCLASS, dscp & 0xff);
+      if (err !== 0) log(`${what}: ${libc.describe("set DSCP", err)}`);
+    }
+  }
+
+  /** `null` for every interface, else one address (literal, or resolved, IPv4 first). */
+  async #resolve(host: string): Promise<IpAddress | null> {
+    let h = host;
+    if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
+    if (h === "" || h === "0.0.0.0" || h === "::") return null;
+    const ip = parseIp(h);
+    if (ip !== null) return ip;
+    const all = await getaddrinfo(this.#libc, h);
+    const pick = all.find((a) => a.family === 4) ?? all[0];
+    if (pick === undefined) throw new Error(`lookup ${host}: no address`);
+    return pick;
+  }
+}
+
+function wildcard(family: 4 | 6): IpAddress {
+  return family === 4
+    ? { family: 4, bytes: new Uint8Array(4), scope: 0 }
+    : { family: 6, bytes: new Uint8Array(16), scope: 0 };
+}
+
+function connectRaw(libc: Libc, fd: number, family: 4 | 6, ip: IpAddress, what: string): void {
+  const sa = new Uint8Array(32);
+  // IPv6 raw sockets read the port field as a protocol: leave it 0.
+  const dv = new DataView(sa.buffer);
+  if (family === 4) {
+    dv.setUint16(0, C.AF_INET, true);
+    sa.set(ip.bytes, 4);
+  } else {
+    dv.setUint16(0, C.AF_INET6, true);
+    sa.set(ip.bytes, 8);
+    dv.setUint32(24, ip.scope, true);
+  }
+  if (libc.symbols.connect(fd, sa, family === 4 ? 16 : 28) < 0) {
+    const e = libc.errno();
+    throw new SyscallError(libc.describe(`${what}: connect raw socket`, e), e);
+  }
+}
+
+function checkPort(port: number): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`bad port ${port}`);
+  }
+}
+
+/**
+ * The fake-TCP transport, or a {@link FakeTcpUnavailableError} whose message is the one line to
+ * show the user (not Linux, FFI not permitted, raw sockets refused).
+ */
+export function faketcpTransport(config: FakeTcpTransportConfig = {}): FakeTcpTransport {
+  const reason = fakeTcpUnavailableReason();
+  if (reason !== null) throw new FakeTcpUnavailableError(reason);
+  return new FakeTcpTransport(config);
+}
+
+/**
+ * The `faketcp` boundary stage definition (role "transport"): what kcptun's `-tcp` selects in
+ * place of `udp`. `create` throws {@link FakeTcpUnavailableError} when fake TCP cannot run here.
+ */
+export const faketcpStage: BoundaryStageDefinition = {
+  name: "faketcp",
+  kind: "boundary",
+  role: "transport",
+  description: "TCP-looking segments on raw sockets (kcptun -tcp, tcpraw; Linux, root)",
+  create: (_options: StageOptions, ctx: StageContext): DatagramTransport =>
+    faketcpTransport({ pool: ctx.pool, log: ctx.log }),
+};
