@@ -1,0 +1,335 @@
+/**
+ * The interop matrix (issue 7): every case runs our client against Go's server or Go's client
+ * against our server, 4 MiB or more of seeded random data through 8 (or more) parallel streams,
+ * each echo checked by sha256. `docs/interop.md` lists these cases (regenerate its table with
+ * `deno run -A tests/interop/doc_table.ts`; `docs_test.ts` checks it is current).
+ *
+ * Case names read `<topic> <client>→<server>`: `ts→go` is our client with Go's server.
+ *
+ * @module
+ */
+
+import {
+  BYTES_PER_STREAM,
+  type CaseSpec,
+  expectLine,
+  type Impl,
+  type Proc,
+  startServer,
+  STREAMS,
+  waitUdpBound,
+} from "./harness.ts";
+import { freePortRange } from "../support/net.ts";
+
+/** The two directions: [client, server]. */
+export const DIRECTIONS: ReadonlyArray<readonly [Impl, Impl]> = [["ts", "go"], ["go", "ts"]];
+
+function dir(client: Impl, server: Impl): string {
+  return `${client}→${server}`;
+}
+
+/** The 2021 crypt methods (Debian's kcptun 20210922 knows exactly these). */
+export const CRYPTS_2021 = [
+  "aes",
+  "aes-128",
+  "aes-192",
+  "salsa20",
+  "blowfish",
+  "twofish",
+  "cast5",
+  "3des",
+  "tea",
+  "xtea",
+  "xor",
+  "sm4",
+  "none",
+] as const;
+
+function both(...lines: string[]): { client: string[]; server: string[] } {
+  return { client: lines, server: lines };
+}
+
+function assertLog(p: Proc, needle: string, times: number): void {
+  const n = p.count(needle);
+  if (n !== times) {
+    throw new Error(`${p.label}: expected ${times}x ${JSON.stringify(needle)}, saw ${n}`);
+  }
+}
+
+/** Crypt methods: each in both directions. */
+export function cryptCases(): CaseSpec[] {
+  const out: CaseSpec[] = [];
+  for (const m of CRYPTS_2021) {
+    for (const [c, s] of DIRECTIONS) {
+      out.push({
+        name: `crypt ${m} ${dir(c, s)}`,
+        proves: `-crypt ${m} encrypts and checks datagrams exactly as Go does`,
+        client: c,
+        server: s,
+        flags: ["-crypt", m],
+        expect: both(`encryption: ${m}`),
+      });
+    }
+  }
+  return out;
+}
+
+/** FEC shapes, matched and mismatched, both directions. */
+export function fecCases(): CaseSpec[] {
+  const shapes: Array<
+    { tag: string; client: [number, number]; server: [number, number]; proves: string }
+  > = [
+    { tag: "10/3", client: [10, 3], server: [10, 3], proves: "kcptun's default FEC shards" },
+    { tag: "0/0", client: [0, 0], server: [0, 0], proves: "no FEC framing at all" },
+    { tag: "7/2", client: [7, 2], server: [7, 2], proves: "an odd shard pair" },
+    {
+      tag: "client 10/3 server 0/0",
+      client: [10, 3],
+      server: [0, 0],
+      proves: "mismatched FEC: one end sends FEC framing, the other bare KCP",
+    },
+    {
+      tag: "client 4/2 server 10/3",
+      client: [4, 2],
+      server: [10, 3],
+      proves: "mismatched FEC: different shard counts each way",
+    },
+  ];
+  const out: CaseSpec[] = [];
+  for (const f of shapes) {
+    for (const [c, s] of DIRECTIONS) {
+      out.push({
+        name: `fec ${f.tag} ${dir(c, s)}`,
+        proves: f.proves,
+        client: c,
+        server: s,
+        clientFlags: ["-ds", String(f.client[0]), "-ps", String(f.client[1])],
+        serverFlags: ["-ds", String(f.server[0]), "-ps", String(f.server[1])],
+        expect: {
+          client: [`datashard: ${f.client[0]} parityshard: ${f.client[1]}`],
+          server: [`datashard: ${f.server[0]} parityshard: ${f.server[1]}`],
+        },
+      });
+    }
+  }
+  return out;
+}
+
+/** Compression on (default) and off, and smux v2, both directions. */
+export function streamCases(): CaseSpec[] {
+  const out: CaseSpec[] = [];
+  for (const [c, s] of DIRECTIONS) {
+    out.push({
+      name: `comp compressible ${dir(c, s)}`,
+      proves: "snappy framing with data that compresses (Go writes compressed chunks)",
+      client: c,
+      server: s,
+      flags: ["-nocomp=false"],
+      compressible: true,
+      expect: both("compression: true"),
+    });
+    out.push({
+      name: `nocomp ${dir(c, s)}`,
+      proves: "-nocomp: bare smux frames over KCP",
+      client: c,
+      server: s,
+      flags: ["-nocomp"],
+      expect: both("compression: false"),
+    });
+    out.push({
+      name: `smuxver 2 ${dir(c, s)}`,
+      proves: "smux v2 (UPD window updates) with compression",
+      client: c,
+      server: s,
+      flags: ["-smuxver", "2"],
+      expect: both("smux version: 2", "compression: true"),
+    });
+    out.push({
+      name: `smuxver 2 nocomp ${dir(c, s)}`,
+      proves: "smux v2 without snappy",
+      client: c,
+      server: s,
+      flags: ["-smuxver", "2", "-nocomp"],
+      expect: both("smux version: 2", "compression: false"),
+    });
+  }
+  return out;
+}
+
+/** `-mode` presets and manual parameters, both directions. */
+export function modeCases(): CaseSpec[] {
+  const modes: Array<{ tag: string; flags: string[]; nodelay: string; proves: string }> = [
+    { tag: "normal", flags: ["-mode", "normal"], nodelay: "0 40 2 1", proves: "nodelay 0 40 2 1" },
+    { tag: "fast", flags: ["-mode", "fast"], nodelay: "0 30 2 1", proves: "nodelay 0 30 2 1" },
+    { tag: "fast2", flags: ["-mode", "fast2"], nodelay: "1 20 2 1", proves: "nodelay 1 20 2 1" },
+    { tag: "fast3", flags: ["-mode", "fast3"], nodelay: "1 10 2 1", proves: "nodelay 1 10 2 1" },
+    {
+      tag: "manual",
+      flags: ["-mode", "manual", "-nodelay", "1", "-interval", "15", "-resend", "3", "-nc", "1"],
+      nodelay: "1 15 3 1",
+      proves: "explicit -nodelay 1 -interval 15 -resend 3 -nc 1",
+    },
+  ];
+  const out: CaseSpec[] = [];
+  for (const m of modes) {
+    for (const [c, s] of DIRECTIONS) {
+      out.push({
+        name: `mode ${m.tag} ${dir(c, s)}`,
+        proves: `-mode ${m.tag}: ${m.proves}`,
+        client: c,
+        server: s,
+        flags: m.flags,
+        expect: both(`nodelay parameters: ${m.nodelay}`),
+      });
+    }
+  }
+  return out;
+}
+
+/** -conn 3, JSON configs, unix-socket targets, port ranges. */
+export function topologyCases(): CaseSpec[] {
+  const out: CaseSpec[] = [];
+  for (const [c, s] of DIRECTIONS) {
+    out.push({
+      name: `conn 3 ${dir(c, s)}`,
+      proves: "-conn 3: streams spread round-robin over three KCP sessions (server saw 3)",
+      client: c,
+      server: s,
+      clientFlags: ["-conn", "3"],
+      check: ({ servers }) => assertLog(servers[0], "remote address:", 3),
+    });
+  }
+  // JSON on both sides; flags the file overrides prove the file wins.
+  out.push({
+    name: `json config ${dir("ts", "go")}`,
+    proves: "-c JSON on both sides (crypt, mode, FEC, nocomp, smuxver, windows; flags overridden)",
+    client: "ts",
+    server: "go",
+    flags: ["-crypt", "tea", "-nocomp=false"],
+    clientJson: {
+      crypt: "salsa20",
+      mode: "fast2",
+      nocomp: true,
+      smuxver: 2,
+      datashard: 5,
+      parityshard: 1,
+      sndwnd: 256,
+      rcvwnd: 256,
+      mtu: 1200,
+    },
+    serverJson: { crypt: "salsa20", mode: "fast2", nocomp: true, smuxver: 2, sndwnd: 512 },
+    expect: {
+      client: [
+        "encryption: salsa20",
+        "nodelay parameters: 1 20 2 1",
+        "compression: false",
+        "smux version: 2",
+        "datashard: 5 parityshard: 1",
+        "sndwnd: 256 rcvwnd: 256",
+        "mtu: 1200",
+      ],
+      server: [
+        "encryption: salsa20",
+        "nodelay parameters: 1 20 2 1",
+        "compression: false",
+        "smux version: 2",
+        "sndwnd: 512 rcvwnd: 1024",
+      ],
+    },
+  });
+  out.push({
+    name: `json config ${dir("go", "ts")}`,
+    proves: "-c JSON on both sides, case-insensitive keys (crypt, mode, FEC, nocomp, smuxver)",
+    client: "go",
+    server: "ts",
+    flags: ["-crypt", "tea"],
+    clientJson: { crypt: "cast5", mode: "fast3", nocomp: true, smuxver: 2, datashard: 3 },
+    serverJson: { Crypt: "cast5", MODE: "normal", NoComp: true, smuxver: 2, parityshard: 0 },
+    expect: {
+      client: [
+        "encryption: cast5",
+        "nodelay parameters: 1 10 2 1",
+        "compression: false",
+        "smux version: 2",
+        "datashard: 3 parityshard: 3",
+      ],
+      server: [
+        "encryption: cast5",
+        "nodelay parameters: 0 40 2 1",
+        "compression: false",
+        "smux version: 2",
+        "datashard: 10 parityshard: 0",
+      ],
+    },
+  });
+  for (const [c, s] of DIRECTIONS) {
+    out.push({
+      name: `unix target ${dir(c, s)}`,
+      proves: "server -t /path: streams reach a unix-socket target",
+      client: c,
+      server: s,
+      target: "unix",
+      check: ({ servers, target }) => expectLine(servers[0], `target: ${target.address}`),
+    });
+  }
+  out.push({
+    name: `port range client ts→go×3`,
+    proves: "our -r 127.0.0.1:P-P+2 with -conn 36: sessions spread over three Go servers",
+    client: "ts",
+    server: "go",
+    clientFlags: ["-conn", "36"],
+    streams: 36,
+    bytesPerStream: 128 * 1024,
+    servers: async ({ target, key }) => {
+      const base = freePortRange(3);
+      const procs: Proc[] = [];
+      for (let i = 0; i < 3; i++) {
+        const p = startServer(
+          "go",
+          ["-l", `127.0.0.1:${base + i}`, "-t", target.address, "-key", key],
+          `go server :${base + i}`,
+        );
+        procs.push(p);
+      }
+      for (let i = 0; i < 3; i++) await waitUdpBound(procs[i], base + i);
+      return { procs, remote: `127.0.0.1:${base}-${base + 2}` };
+    },
+    check: ({ servers }) => {
+      const n = servers.map((p) => p.count("remote address:"));
+      if (n.some((x) => x === 0) || n.reduce((a, b) => a + b) !== 36) {
+        throw new Error(`sessions per Go server ${n.join("/")}: want all > 0, sum 36`);
+      }
+    },
+  });
+  out.push({
+    name: `port range server go→ts`,
+    proves: "Go's client against the middle port of our -l 127.0.0.1:P-P+2 server",
+    client: "go",
+    server: "ts",
+    servers: async ({ target, key }) => {
+      const base = freePortRange(3);
+      const p = startServer("ts", [
+        "-l",
+        `127.0.0.1:${base}-${base + 2}`,
+        "-t",
+        target.address,
+        "-key",
+        key,
+      ]);
+      for (let i = 0; i < 3; i++) await waitUdpBound(p, base + i);
+      return { procs: [p], remote: `127.0.0.1:${base + 1}` };
+    },
+    check: ({ servers }) => assertLog(servers[0], "remote address:", 1),
+  });
+  return out;
+}
+
+/** Every matrix case. */
+export function allCases(): CaseSpec[] {
+  return [...cryptCases(), ...fecCases(), ...streamCases(), ...modeCases(), ...topologyCases()];
+}
+
+/** Data per case in MiB (one direction). */
+export function caseMiB(c: CaseSpec): number {
+  return ((c.streams ?? STREAMS) * (c.bytesPerStream ?? BYTES_PER_STREAM)) / 1048576;
+}
