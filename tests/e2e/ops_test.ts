@@ -1,0 +1,203 @@
+/**
+ * Operations through the real binaries (`deno run -A cli/client.ts` / `cli/server.ts` as
+ * subprocesses): SIGUSR1, `-snmplog`, `-log`, `-quiet`, clean exit on SIGINT and SIGTERM.
+ */
+
+import { assert, assertEquals } from "../support/assert.ts";
+import { freePort, sleep, startEchoServer } from "../support/net.ts";
+import {
+  echoTransfer,
+  exitWithin,
+  listeningPort,
+  portsFree,
+  type Proc,
+  spawnClient,
+  spawnServer,
+  waitFor,
+} from "./harness.ts";
+
+/** kcptun's SIGUSR1 field order (kcp-go's Snmp struct), written out independently of ours. */
+const STRUCT_ORDER =
+  "BytesSent BytesReceived MaxConn ActiveOpens PassiveOpens CurrEstab InErrs InCsumErrors " +
+  "KCPInErrors InPkts OutPkts InSegs OutSegs InBytes OutBytes RetransSegs FastRetransSegs " +
+  "EarlyRetransSegs LostSegs RepeatSegs FECRecovered FECErrs FECParityShards FECShortShards";
+
+/** kcptun's `-snmplog` header (kcp-go's `Snmp.Header()` after `Unix`). */
+const CSV_HEADER = "Unix,BytesSent,BytesReceived,MaxConn,ActiveOpens,PassiveOpens,CurrEstab," +
+  "InErrs,InCsumErrors,KCPInErrors,InPkts,OutPkts,InSegs,OutSegs,InBytes,OutBytes,RetransSegs," +
+  "FastRetransSegs,EarlyRetransSegs,LostSegs,RepeatSegs,FECParityShards,FECErrs,FECRecovered," +
+  "FECShortShards";
+
+const DUMP = new RegExp(
+  "^\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d KCP SNMP:&\\{" +
+    STRUCT_ORDER.split(" ").map((f) => `${f}:(\\d+)`).join(" ") + "\\}$",
+  "m",
+);
+
+function readText(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+async function inspectorPortOpen(): Promise<boolean> {
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: 9229 });
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+/** `snmp-20060102.log` formatted for `d` in local time. */
+function dayName(d: Date): string {
+  return `snmp-${d.getFullYear()}${pad2(d.getMonth() + 1)}${pad2(d.getDate())}.log`;
+}
+
+Deno.test("e2e (subprocess): SIGUSR1 prints kcptun's SNMP line and Deno's inspector closes again", async () => {
+  const echo = startEchoServer();
+  const sport = freePort();
+  const procs: Proc[] = [];
+  try {
+    const server = spawnServer(["-l", `127.0.0.1:${sport}`, "-t", `127.0.0.1:${echo.port}`]);
+    procs.push(server);
+    const client = spawnClient(["-l", "127.0.0.1:0", "-r", `127.0.0.1:${sport}`]);
+    procs.push(client);
+    await waitFor(server.output, "key derivation done", 10000, "server log");
+    const port = await listeningPort(client);
+    await echoTransfer({ port }, { streams: 2, bytes: 1 << 20 });
+
+    const inspectorBefore = await inspectorPortOpen();
+    for (const p of procs) p.signal("SIGUSR1");
+    for (const p of procs) {
+      await waitFor(p.output, DUMP, 5000, "SIGUSR1 output");
+      const m = p.output().match(DUMP)!;
+      const fields = m.slice(1).map(Number);
+      // BytesSent, BytesReceived: the 2 MiB each way went through both ends.
+      assert(fields[0] >= 2 << 20 && fields[1] >= 2 << 20, m[0]);
+    }
+    const c = client.output().match(DUMP)!.slice(1).map(Number);
+    assertEquals(c[3], 1, "client ActiveOpens");
+    const s = server.output().match(DUMP)!.slice(1).map(Number);
+    assertEquals(s[4], 1, "server PassiveOpens");
+
+    await sleep(500);
+    if (!inspectorBefore) {
+      assert(!(await inspectorPortOpen()), "something still listens on 127.0.0.1:9229");
+    }
+    // Still serving after the signal.
+    await echoTransfer({ port }, { streams: 1, bytes: 64 << 10 });
+    for (const p of procs) p.signal("SIGTERM");
+    for (const p of procs) assertEquals((await exitWithin(p, 6000)).code, 0, p.output());
+  } finally {
+    for (const p of procs) await p.kill();
+    await echo.close();
+  }
+});
+
+Deno.test("e2e (subprocess): -log, -quiet, -snmplog (Go layout, period 1), clean exit on SIGINT/SIGTERM", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kcptun-e2e-ops-" });
+  const echo = startEchoServer();
+  const sport = freePort();
+  const cport = freePort();
+  const serverLog = `${dir}/server.log`;
+  const clientLog = `${dir}/client.log`;
+  const procs: Proc[] = [];
+  const t0 = Date.now();
+  try {
+    const server = spawnServer([
+      ...["-l", `127.0.0.1:${sport}`, "-t", `127.0.0.1:${echo.port}`, "-key", "ops"],
+      ...["-log", serverLog, "-snmplog", `${dir}/snmp-20060102.log`, "-snmpperiod", "1"],
+    ]);
+    procs.push(server);
+    const client = spawnClient([
+      ...["-l", `127.0.0.1:${cport}`, "-r", `127.0.0.1:${sport}`, "-key", "ops"],
+      ...["-log", clientLog, "-quiet", "-snmplog", `${dir}/client-snmp.csv`, "-snmpperiod", "60"],
+    ]);
+    procs.push(client);
+    await waitFor(() => readText(serverLog), "key derivation done", 10000, serverLog);
+    await waitFor(() => readText(clientLog), "key derivation done", 10000, clientLog);
+
+    // An idle connection stays open across the signal: exit must not wait for it.
+    const idle = await Deno.connect({ hostname: "127.0.0.1", port: cport });
+    const moved = await echoTransfer({ port: cport }, { streams: 3, bytes: 1 << 20 });
+    assertEquals(moved, 3 << 20);
+
+    // At least 3 periodic rows (one per second).
+    const snmpFile = () => {
+      const names = [dayName(new Date(t0)), dayName(new Date())];
+      return names.map((n) => `${dir}/${n}`).find((p) => readText(p) !== "") ?? "";
+    };
+    await waitFor(
+      () => readText(snmpFile()).split("\n").length >= 5 ? "rows" : "",
+      "rows",
+      8000,
+      `snmplog in ${dir}: ${[...Deno.readDirSync(dir)].map((e) => e.name)}`,
+    );
+
+    client.signal("SIGINT");
+    server.signal("SIGTERM");
+    const [cs, ss] = [await exitWithin(client, 6000), await exitWithin(server, 6000)];
+    const t1 = Date.now();
+    idle.close();
+    assertEquals(cs.code, 0, client.output());
+    assertEquals(ss.code, 0, server.output());
+    // Sockets closed: the ports can be bound again at once.
+    assert(portsFree(cport, "127.0.0.1", { tcp: true }), `TCP ${cport} still in use`);
+    assert(portsFree(sport, "127.0.0.1", { udp: true }), `UDP ${sport} still in use`);
+    // -log: nothing on stderr, everything in the files, in Go's log format.
+    assertEquals(client.stderr(), "");
+    assertEquals(server.stderr(), "");
+    const slog = readText(serverLog);
+    const clog = readText(clientLog);
+    for (const [name, text] of [["server", slog], ["client", clog]]) {
+      for (const line of text.trimEnd().split("\n")) {
+        assert(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \S/.test(line), `${name} log line: ${line}`);
+      }
+    }
+    assert(slog.includes(`listening on: 127.0.0.1:${sport}\n`), slog);
+    assert(clog.includes(`listening on: 127.0.0.1:${cport}\n`), clog);
+    // -quiet: no stream lines on the client; the server (not quiet) has them.
+    assert(clog.includes("quiet: true\n") && !clog.includes("stream opened"), clog);
+    assertEquals(slog.match(/stream opened in: /g)?.length, 4, slog);
+    // The idle stream's close is logged too: the server closes its streams before it exits.
+    assertEquals(slog.match(/stream closed in: /g)?.length, 4, slog);
+
+    // -snmplog: kcptun's header, then one row per second, and a last row at exit.
+    const text = readText(snmpFile());
+    const [header, ...rows] = text.trimEnd().split("\n");
+    assertEquals(header, CSV_HEADER);
+    assert(rows.length >= 4, text);
+    let prevUnix = 0;
+    for (const row of rows) {
+      const cols = row.split(",");
+      assertEquals(cols.length, 25, row);
+      assert(cols.every((c) => /^\d+$/.test(c)), row);
+      const unix = Number(cols[0]);
+      assert(unix >= Math.floor(t0 / 1000) && unix <= Math.ceil(t1 / 1000), `Unix ${unix}`);
+      assert(
+        unix >= prevUnix && unix <= prevUnix + 2 || prevUnix === 0,
+        `Unix ${prevUnix}→${unix}`,
+      );
+      prevUnix = unix;
+    }
+    const last = rows[rows.length - 1].split(",").map(Number);
+    assert(last[1] >= 3 << 20 && last[2] >= 3 << 20, `BytesSent/Received: ${rows.at(-1)}`);
+    assertEquals(last[5], 1, "PassiveOpens");
+    // -snmpperiod 60: no periodic row in the run, but the final one at exit.
+    const clientCsv = readText(`${dir}/client-snmp.csv`).trimEnd().split("\n");
+    assertEquals(clientCsv.length, 2, clientCsv.join("\n"));
+    assertEquals(clientCsv[0], CSV_HEADER);
+  } finally {
+    for (const p of procs) await p.kill();
+    await echo.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
