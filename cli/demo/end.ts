@@ -1,0 +1,65 @@
+/**
+ * One end of the demo tunnel as its own process: `cli/client.ts` or `cli/server.ts` (the same
+ * `clientMain` / `serverMain`, so the same flags, startup, signals and exit), plus a reporter
+ * that prints this end's counters and KCP smoothed RTT as one JSON line on stdout every 250 ms.
+ *
+ *   deno run -A cli/demo/end.ts server -l 127.0.0.1:0 -t 127.0.0.1:7000 ...
+ *   deno run -A cli/demo/end.ts client -l 127.0.0.1:0 -r 127.0.0.1:29900 ...
+ *
+ * The first line is `{"ready":true,"port":N}` (the client's TCP port, the server's first UDP
+ * port); logs go to stderr as usual.
+ *
+ * @module
+ */
+
+import { SNMP_STRUCT_FIELDS } from "../../pipeline/snmp.ts";
+import type { ClientApp } from "../client_app.ts";
+import { clientMain, type RunningEnd, serverMain } from "../run.ts";
+import type { ServerApp } from "../server_app.ts";
+import type { KcpSession } from "../../transforms/kcp/session.ts";
+
+/** One report line. */
+export interface EndReport {
+  /** Counters by kcptun name. */
+  readonly snmp: Record<string, number>;
+  /** Mean smoothed RTT of the live KCP sessions (ms), 0 without one. */
+  readonly srtt: number;
+  /** Live KCP sessions. */
+  readonly sessions: number;
+}
+
+function sessionsOf(end: RunningEnd<ClientApp> | RunningEnd<ServerApp>): KcpSession[] {
+  const app = end.app;
+  if ("listeners" in app) return app.listeners.flatMap((l) => [...l.sessions.values()]);
+  return app.sessions;
+}
+
+/** The report of `end` now. */
+export function report(end: RunningEnd<ClientApp> | RunningEnd<ServerApp>): EndReport {
+  const snmp: Record<string, number> = {};
+  for (const f of SNMP_STRUCT_FIELDS) snmp[f] = end.snmp[f];
+  const sessions = sessionsOf(end);
+  let sum = 0;
+  for (const s of sessions) sum += s.kcp.srtt;
+  return { snmp, srtt: sessions.length ? sum / sessions.length : 0, sessions: sessions.length };
+}
+
+function printLine(value: unknown): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(value) + "\n");
+  let off = 0;
+  while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+}
+
+if (import.meta.main) {
+  const [role, ...args] = Deno.args;
+  if (role !== "client" && role !== "server") {
+    console.error("usage: end.ts client|server <kcptun flags>");
+    Deno.exit(2);
+  }
+  const end = role === "client" ? await clientMain(args) : await serverMain(args);
+  const port = "listeners" in end.app
+    ? (end.app as ServerApp).ports[0]
+    : (end.app as ClientApp).listener.port;
+  printLine({ ready: true, port });
+  setInterval(() => printLine(report(end)), 250);
+}
