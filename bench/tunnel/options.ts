@@ -1,0 +1,251 @@
+/**
+ * Command-line options of `bench/tunnel_bench.ts`.
+ *
+ * @module
+ */
+
+/** One measured combination: a path (direct or lossy relay) and a flag profile. */
+export interface BenchCase {
+  /** `direct` (client and server talk over loopback) or `lossy` (through the seeded relay). */
+  path: "direct" | "lossy";
+  /** Profile name (a key of {@link BenchOptions.profiles}). */
+  profile: string;
+}
+
+/** Everything the benchmark is told. */
+export interface BenchOptions {
+  /** Measured runs per pair and case (alternated ours, Go, ours, Go, ...). */
+  runs: number;
+  /** Cases, in order. */
+  cases: BenchCase[];
+  /** Named flag sets given to both pairs (beyond -l/-r/-t/-key). */
+  profiles: Record<string, string[]>;
+  /** Extra flags given to both pairs in every case. */
+  extraFlags: string[];
+  /** The -key both pairs use. */
+  key: string;
+  /** Seconds of writing in the bulk and parallel echo scenarios (the drain comes on top). */
+  seconds: number;
+  /** Parallel streams in the parallel scenario. */
+  streams: number;
+  /** Ping-pong stops after this many pings ... */
+  pings: number;
+  /** ... or after this many seconds, whichever comes first. */
+  pingSeconds: number;
+  /** Ping payload size in bytes. */
+  pingSize: number;
+  /** Warm-up seconds of bulk echo before the measured scenarios of each run. */
+  warmup: number;
+  /** Lossy relay: drop probability per datagram and direction. */
+  loss: number;
+  /** Lossy relay: one-way delay in ms per direction. */
+  delayMs: number;
+  /** Lossy relay: PRNG seed of the loss pattern. */
+  seed: number;
+  /** Flags for `deno run` when starting our client and server (e.g. --v8-flags=...). */
+  denoFlags: string[];
+  /** Write a V8 CPU profile of our client and server per run into this directory. */
+  cpuProfDir: string | null;
+  /** Add -tcp to both pairs (fake TCP; needs root). */
+  tcp: boolean;
+  /** Which pairs to run (both unless told; one alone gives no ratios). */
+  pairs: Array<"ours" | "go">;
+  /** Skip the load generator's own ceiling measurement. */
+  noCeiling: boolean;
+  /** Also write the JSON result here. */
+  jsonPath: string | null;
+  /** Paths of the Go binaries. */
+  goClient: string;
+  /** See {@link BenchOptions.goClient}. */
+  goServer: string;
+}
+
+/** The built-in profiles. */
+export const PROFILES: Record<string, string[]> = {
+  default: [],
+  none: ["-crypt", "none", "-nocomp", "-ds", "0", "-ps", "0"],
+};
+
+/** The usage text. */
+export const USAGE = `deno run -A bench/tunnel_bench.ts [options]   (deno task bench:tunnel)
+
+Our kcptun-ts pair (deno run -A cli/client.ts / cli/server.ts) against Debian's Go kcptun, same
+flags, fresh processes per run, runs alternated ours, Go, ours, Go, ...
+
+  --runs N            measured runs per pair and case (default 3)
+  --cases LIST        path/profile pairs, comma-separated
+                      (default direct/default,direct/none,lossy/default)
+                      paths: direct, lossy; profiles: default (kcptun defaults),
+                      none (-crypt none -nocomp -ds 0 -ps 0), or one given by --profile
+  --profile NAME=FLAGS  define a profile, e.g. --profile 'fast3=-mode fast3 -nocomp'
+  --flags FLAGS       extra kcptun flags for both pairs in every case (repeatable)
+  --key KEY           the -key of both pairs (default kcptun-ts-bench)
+  --seconds S         writing time of the bulk and parallel scenarios (default 3)
+  --streams N         streams of the parallel scenario (default 100)
+  --pings N           ping-pong: stop after N pings ... (default 1000)
+  --ping-seconds S    ... or S seconds (default 20)
+  --ping-size B       ping payload bytes (default 64)
+  --warmup S          warm-up bulk echo per run, not measured (default 1)
+  --loss P            lossy relay drop probability each way (default 0.02)
+  --delay-ms MS       lossy relay one-way delay (default 30)
+  --seed N            lossy relay loss pattern seed (default 1)
+  --deno-flags FLAGS  flags for 'deno run' of our ends, e.g.
+                      '--v8-flags=--no-concurrent-array-buffer-sweeping'
+  --cpu-prof DIR      write a V8 CPU profile of our client and server per run into DIR
+                      (summarise with: deno run -A bench/tunnel/cpuprofile_top.ts FILE)
+  --tcp               add -tcp to both pairs (fake TCP; needs root; direct path only)
+  --only ours|go      run one pair only (no ratios)
+  --no-ceiling        skip measuring the load generator alone
+  --quick             runs 2, seconds 1, warmup 0.5, pings 200 / 5 s (a smoke test, ~1 min)
+  --json PATH         also write the JSON result to PATH
+  --go-client PATH, --go-server PATH   Go binaries (default /usr/bin/kcptun-client, -server)
+  -h, --help          this text
+`;
+
+function words(s: string): string[] {
+  return s.trim() === "" ? [] : s.trim().split(/\s+/);
+}
+
+/** Parses `args`; throws an Error with a one-line message on a mistake. */
+export function parseBenchOptions(args: string[]): BenchOptions | "help" {
+  const o: BenchOptions = {
+    runs: 3,
+    cases: [],
+    profiles: { ...PROFILES },
+    extraFlags: [],
+    key: "kcptun-ts-bench",
+    seconds: 3,
+    streams: 100,
+    pings: 1000,
+    pingSeconds: 20,
+    pingSize: 64,
+    warmup: 1,
+    loss: 0.02,
+    delayMs: 30,
+    seed: 1,
+    denoFlags: [],
+    cpuProfDir: null,
+    tcp: false,
+    pairs: ["ours", "go"],
+    noCeiling: false,
+    jsonPath: null,
+    goClient: "/usr/bin/kcptun-client",
+    goServer: "/usr/bin/kcptun-server",
+  };
+  let cases = "direct/default,direct/none,lossy/default";
+  let casesGiven = false;
+  const quick = args.includes("--quick");
+  if (quick) Object.assign(o, { runs: 2, seconds: 1, warmup: 0.5, pings: 200, pingSeconds: 5 });
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = () => {
+      if (i + 1 >= args.length) throw new Error(`${a} needs a value`);
+      return args[++i];
+    };
+    const num = (min: number) => {
+      const s = value();
+      const n = Number(s);
+      if (!Number.isFinite(n) || n < min) throw new Error(`${a}: expected a number ≥ ${min}: ${s}`);
+      return n;
+    };
+    switch (a) {
+      case "-h":
+      case "--help":
+        return "help";
+      case "--quick":
+        break;
+      case "--runs":
+        o.runs = Math.floor(num(1));
+        break;
+      case "--cases":
+        cases = value();
+        casesGiven = true;
+        break;
+      case "--profile": {
+        const v = value(), eq = v.indexOf("=");
+        if (eq <= 0) throw new Error(`--profile: expected NAME=FLAGS: ${v}`);
+        o.profiles[v.slice(0, eq)] = words(v.slice(eq + 1));
+        break;
+      }
+      case "--flags":
+        o.extraFlags.push(...words(value()));
+        break;
+      case "--key":
+        o.key = value();
+        break;
+      case "--seconds":
+        o.seconds = num(0.1);
+        break;
+      case "--streams":
+        o.streams = Math.floor(num(1));
+        break;
+      case "--pings":
+        o.pings = Math.floor(num(1));
+        break;
+      case "--ping-seconds":
+        o.pingSeconds = num(0.1);
+        break;
+      case "--ping-size":
+        o.pingSize = Math.floor(num(4));
+        break;
+      case "--warmup":
+        o.warmup = num(0);
+        break;
+      case "--loss":
+        o.loss = num(0);
+        if (o.loss >= 1) throw new Error("--loss: expected a probability below 1");
+        break;
+      case "--delay-ms":
+        o.delayMs = num(0);
+        break;
+      case "--seed":
+        o.seed = Math.floor(num(0));
+        break;
+      case "--deno-flags":
+        o.denoFlags.push(...words(value()));
+        break;
+      case "--cpu-prof":
+        o.cpuProfDir = value();
+        break;
+      case "--tcp":
+        o.tcp = true;
+        break;
+      case "--only": {
+        const v = value();
+        if (v !== "ours" && v !== "go") throw new Error(`--only: expected ours or go: ${v}`);
+        o.pairs = [v];
+        break;
+      }
+      case "--no-ceiling":
+        o.noCeiling = true;
+        break;
+      case "--json":
+        o.jsonPath = value();
+        break;
+      case "--go-client":
+        o.goClient = value();
+        break;
+      case "--go-server":
+        o.goServer = value();
+        break;
+      default:
+        throw new Error(`unknown option ${a} (see --help)`);
+    }
+  }
+  if (o.tcp && !casesGiven) cases = "direct/default,direct/none";
+  for (const c of cases.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    const [path, profile = "default", ...rest] = c.split("/");
+    if (rest.length > 0 || (path !== "direct" && path !== "lossy")) {
+      throw new Error(`--cases: expected direct/PROFILE or lossy/PROFILE: ${c}`);
+    }
+    if (!(profile in o.profiles)) {
+      throw new Error(`--cases: unknown profile ${profile} (define it with --profile)`);
+    }
+    o.cases.push({ path, profile });
+  }
+  if (o.cases.length === 0) throw new Error("--cases: nothing to run");
+  if (o.tcp && o.cases.some((c) => c.path === "lossy")) {
+    throw new Error("--tcp: the lossy relay carries UDP only; use --cases direct/...");
+  }
+  return o;
+}

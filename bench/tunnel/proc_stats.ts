@@ -1,0 +1,73 @@
+/**
+ * Per-process resource readings from /proc (Linux): CPU time of every thread, peak and current
+ * resident memory, and the kernel's drop counters of the UDP sockets a process holds.
+ *
+ * @module
+ */
+
+/** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on every Linux port). */
+const CLOCK_TICKS = 100;
+
+/** utime + stime of all threads of `pid` in seconds (10 ms resolution), or NaN if it is gone. */
+export function cpuSeconds(pid: number | "self"): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name may hold spaces and parentheses: fields restart after the last ")".
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident memory of `pid` in bytes: `peak` is VmHWM, `now` is VmRSS (NaN if it is gone). */
+export function residentBytes(pid: number | "self"): { peak: number; now: number } {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kb = (name: string) => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status);
+      return m ? Number(m[1]) * 1024 : NaN;
+    };
+    return { peak: kb("VmHWM"), now: kb("VmRSS") };
+  } catch {
+    return { peak: NaN, now: NaN };
+  }
+}
+
+/** Socket inodes held open by `pid` (from its /proc/<pid>/fd links). */
+export function socketInodes(pid: number | "self"): Set<string> {
+  const inodes = new Set<string>();
+  try {
+    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`));
+        if (m) inodes.add(m[1]);
+      } catch { /* closed meanwhile */ }
+    }
+  } catch { /* process gone */ }
+  return inodes;
+}
+
+/**
+ * Datagrams the kernel dropped on receive for the UDP sockets `pid` holds now (the `drops`
+ * column of /proc/net/udp and udp6: receive-buffer overflows and other receive drops, counted
+ * per socket since it was opened). NaN when the process is gone.
+ */
+export function udpSocketDrops(pid: number): number {
+  const inodes = socketInodes(pid);
+  if (inodes.size === 0) return NaN;
+  let drops = 0;
+  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 13 && inodes.has(f[9])) drops += Number(f[12]);
+    }
+  }
+  return drops;
+}
