@@ -16,6 +16,25 @@ import type { Logger } from "./logging.ts";
 import { relay } from "./relay.ts";
 import type { Tunnel } from "./tunnel.ts";
 
+/**
+ * A failed target dial as Go's `net.OpError` prints it, the line kcptun logs
+ * (`dial tcp 127.0.0.1:12948: connect: connection refused`), so that the log says what was
+ * dialled and a log watcher matching Go's text keeps working.
+ */
+export function dialErrorText(kind: "inet" | "unix", target: string, e: unknown): string {
+  const network = kind === "unix" ? "unix" : "tcp";
+  let why: string;
+  if (e instanceof Deno.errors.ConnectionRefused) why = "connect: connection refused";
+  else if (e instanceof Deno.errors.NotFound) why = "connect: no such file or directory";
+  else if (e instanceof Deno.errors.PermissionDenied) why = "connect: permission denied";
+  else if (e instanceof Deno.errors.TimedOut) why = "i/o timeout";
+  else {
+    const m = (e instanceof Error ? e.message : String(e)).replace(/ \(os error \d+\)$/, "");
+    why = m.charAt(0).toLowerCase() + m.slice(1);
+  }
+  return `dial ${network} ${target}: ${why}`;
+}
+
 /** Options of {@link startServer}. */
 export interface ServerAppOptions {
   /** The built tunnel (stages). */
@@ -104,7 +123,7 @@ export class ServerApp {
         ? await this.#tunnel.app.dial(target.path, 0)
         : await this.#tunnel.app.dial(target.host, target.minPort);
     } catch (e) {
-      this.#logger.println(e instanceof Error ? e.message : String(e));
+      this.#logger.println(dialErrorText(target.kind, targetText, e));
       stream.close();
       return;
     }
