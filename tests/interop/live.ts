@@ -1,0 +1,179 @@
+/**
+ * Helpers for the live-behaviour tests: single echoes through a tunnel entry, a client session
+ * dialled from a fixed local UDP port (to play a restarted client on the same address), and
+ * echoes through one smux stream.
+ *
+ * @module
+ */
+
+import { parseClientConfig } from "../../cli/config.ts";
+import { buildTunnel, type Tunnel } from "../../cli/tunnel.ts";
+import { Snmp } from "../../pipeline/snmp.ts";
+import { randomConv } from "../../transforms/kcp/dial.ts";
+import { KcpSession } from "../../transforms/kcp/session.ts";
+import type { SmuxDriver, SmuxStream } from "../../transforms/smux/driver.ts";
+import { parseIp } from "../../transports/sockaddr.ts";
+import type { UdpSocket, UdpTransport } from "../../transports/udp.ts";
+import { sleep } from "../support/net.ts";
+import { echoStreams, seededBytes, sha256 } from "./harness.ts";
+
+/** Echoes `bytes` through one new connection to TCP `port`; throws why it failed. */
+export async function echoOnce(
+  port: number,
+  bytes: number,
+  seed: number,
+  timeoutMs = 10000,
+): Promise<void> {
+  const r = await echoStreams({ port }, { streams: 1, bytes, seed, timeoutMs });
+  const s = r.streams[0];
+  if (s.error !== null) throw new Error(`${s.error} (written ${s.written}, echoed ${s.read})`);
+}
+
+/** Reads from `conn` until `ms` pass: what arrived and whether the connection ended. */
+export async function listenQuietly(
+  conn: Deno.Conn,
+  ms: number,
+): Promise<{ bytes: number; ended: string | null }> {
+  const buf = new Uint8Array(65536);
+  let bytes = 0;
+  let ended: string | null = null;
+  const deadline = performance.now() + ms;
+  let pending: Promise<number | null> | null = null;
+  while (ended === null) {
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    pending ??= conn.read(buf);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const r = await Promise.race([
+      pending.then((n) => ({ n }), (e) => ({ e: String(e) })),
+      new Promise<null>((res) => timer = setTimeout(() => res(null), left)),
+    ]);
+    clearTimeout(timer);
+    if (r === null) break;
+    pending = null;
+    if ("e" in r) ended = `error: ${r.e}`;
+    else if (r.n === null) ended = "EOF";
+    else bytes += r.n;
+  }
+  try {
+    conn.close(); // also settles a read still pending
+  } catch { /* closed */ }
+  if (pending) await pending.catch(() => {});
+  return { bytes, ended };
+}
+
+/** One client-side KCP + smux session, as our client makes them, from a fixed local UDP port. */
+export interface FixedPortSession {
+  /** The KCP session. */
+  kcp: KcpSession;
+  /** Its smux session. */
+  mux: SmuxDriver;
+  /** The bound UDP socket. */
+  socket: UdpSocket;
+  /** Drops the session as a crash would: the socket closes first, so nothing more is sent. */
+  crash(): Promise<void>;
+}
+
+/** A tunnel for client sessions built from kcptun client flags (`-r` must be given). */
+export async function clientTunnel(args: string[], snmp = new Snmp()): Promise<Tunnel> {
+  const r = parseClientConfig(["-l", "127.0.0.1:0", ...args], {});
+  if (r.kind !== "run") throw new Error(`bad client flags: ${r.stderr}`);
+  return await buildTunnel(r.config, { snmp, log: () => {} });
+}
+
+/**
+ * Dials `127.0.0.1:serverPort` from UDP `127.0.0.1:localPort` with a fresh conv, through the
+ * tunnel's packet stages, KCP settings and smux: what our client's dial does, except for the
+ * fixed source port (our client, like kcptun's, always dials from an ephemeral port).
+ */
+export async function fixedPortSession(
+  tunnel: Tunnel,
+  localPort: number,
+  serverPort: number,
+): Promise<FixedPortSession> {
+  const transport = tunnel.transport as UdpTransport;
+  const socket = await transport.listen("127.0.0.1", localPort);
+  const server = socket.peers.intern(parseIp("127.0.0.1")!, serverPort);
+  const kcp = new KcpSession(socket, server, tunnel.clientChain(), {
+    conv: randomConv(),
+    mtu: tunnel.kcp.mtu,
+    kcp: tunnel.kcp.kcp,
+    pool: tunnel.ctx.pool,
+    snmp: tunnel.ctx.snmp,
+  });
+  socket.receive((batch) => kcp.input(batch));
+  const mux = tunnel.smux.attach(tunnel.wrap(kcp));
+  return {
+    kcp,
+    mux,
+    socket,
+    async crash() {
+      await socket.close();
+      kcp.close();
+      await mux.close().catch(() => {});
+    },
+  };
+}
+
+/** Writes `bytes` seeded bytes to a new stream of `mux` and checks the echo (sha256). */
+export async function echoOverStream(
+  mux: SmuxDriver,
+  bytes: number,
+  seed: number,
+  timeoutMs = 10000,
+): Promise<SmuxStream> {
+  const stream = mux.openStream();
+  await echoOn(stream, bytes, seed, timeoutMs);
+  return stream;
+}
+
+/** Echo of `bytes` seeded bytes on an open smux stream, checked by sha256. */
+export async function echoOn(
+  stream: SmuxStream,
+  bytes: number,
+  seed: number,
+  timeoutMs = 10000,
+): Promise<void> {
+  const data = seededBytes(seed, bytes);
+  const writer = stream.writable.getWriter();
+  const reader = stream.readable.getReader();
+  const got = new Uint8Array(bytes);
+  let off = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(
+      () => rej(new Error(`echo timed out after ${off}/${bytes} bytes`)),
+      timeoutMs,
+    );
+  });
+  try {
+    const write = (async () => {
+      for (let i = 0; i < bytes; i += 16384) await writer.write(data.slice(i, i + 16384));
+    })();
+    const read = (async () => {
+      while (off < bytes) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended after ${off}/${bytes} bytes`);
+        got.set(value.subarray(0, bytes - off), off);
+        off += value.length;
+      }
+    })();
+    await Promise.race([Promise.all([write, read]), timeout]);
+  } finally {
+    clearTimeout(timer);
+    writer.releaseLock();
+    reader.releaseLock();
+  }
+  const [a, b] = await Promise.all([sha256(data), sha256(got)]);
+  if (a !== b) throw new Error(`sha256 mismatch on stream ${stream.id}`);
+}
+
+/** Polls `cond` every 50 ms until true or `timeoutMs` passes; returns whether it became true. */
+export async function eventually(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
