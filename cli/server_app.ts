@@ -178,8 +178,11 @@ export async function startServer(
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
-    const where = joinHostPort(addr.host, addr.minPort);
-    throw new Error(`listen ${where}: ${e instanceof Error ? e.message : String(e)}`);
+    const why = e instanceof Error ? e.message : String(e);
+    // The transport's error may already say `listen udp <addr>: …`; say it once.
+    if (why.startsWith("listen ")) throw new Error(why);
+    const where = joinHostPort(addr.host, addr.minPort + listeners.length);
+    throw new Error(`listen ${where}: ${why}`);
   }
   return new ServerApp(config, listeners, opts);
 }
