@@ -4,6 +4,7 @@
  */
 
 import { assert, assertEquals } from "../support/assert.ts";
+import { freePortRange } from "../support/net.ts";
 import { exitWithin, spawnDeno } from "./harness.ts";
 
 interface BadCase {
@@ -99,6 +100,13 @@ const CASES: BadCase[] = [
     code: 1,
   },
   {
+    name: "-log file that cannot be opened",
+    script: CLIENT,
+    args: [...LOCAL, "-log", "no-such-dir/client.log"],
+    mentions: ["open no-such-dir/client.log: no such file or directory"],
+    code: 1,
+  },
+  {
     name: "-smuxbuf < -streambuf",
     script: CLIENT,
     args: [...LOCAL, "-smuxbuf", "1024", "-streambuf", "2048"],
@@ -132,6 +140,35 @@ Deno.test("e2e (subprocess): bad configuration: one line naming the flag or key,
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("e2e (subprocess): a port in use: one line naming it, exit 1, on both ends", async () => {
+  const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const base = freePortRange(2);
+  // The second port of the server's range is taken.
+  const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: base + 1 });
+  const tcpPort = (tcp.addr as Deno.NetAddr).port;
+  const runs = [
+    spawnDeno(CLIENT, ["-l", `127.0.0.1:${tcpPort}`]),
+    spawnDeno(SERVER, ["-l", `127.0.0.1:${base}-${base + 1}`]),
+  ];
+  try {
+    const st = await Promise.all(runs.map((p) => exitWithin(p, 20000)));
+    for (const s of st) assertEquals(s.code, 1);
+    const clientErr = runs[0].stderr();
+    assert(/^listen 127\.0\.0\.1:(\d+): .*in use.*\n$/i.test(clientErr), clientErr);
+    assert(clientErr.includes(String(tcpPort)), clientErr);
+    // The server logs its settings first, as kcptun; the fatal line is the last one, alone.
+    const lines = runs[1].stderr().trimEnd().split("\n");
+    const last = lines[lines.length - 1];
+    assert(/^listen .*127\.0\.0\.1:(\d+): .*in use/i.test(last), last);
+    assert(last.includes(`:${base + 1}:`), last);
+    assertEquals(last.match(/listen/g)?.length, 1, last);
+  } finally {
+    for (const p of runs) await p.kill();
+    tcp.close();
+    udp.close();
   }
 });
 
