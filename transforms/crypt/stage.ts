@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { PacketBatch } from "../../pipeline/packet.ts";
+import type { PacketBatch, PeerAddress } from "../../pipeline/packet.ts";
 import type { PacketStage, PacketStageDefinition, StageContext } from "../../pipeline/stage.ts";
 import type { Snmp } from "../../pipeline/snmp.ts";
 import { DEFAULT_KEY } from "./key.ts";
@@ -43,6 +43,12 @@ export type CryptStageOptions = {
   engine?: AesEngine;
 };
 
+/**
+ * Integrity failures are logged at once, then at most once per this many ms: a wrong `-key` or
+ * `-crypt` fails every datagram, and kcptun's silence about it leaves users guessing.
+ */
+export const FAILURE_REPORT_MS = 60000;
+
 /** One `crypt` stage instance around a {@link CryptSuite}. */
 export class CryptStage implements PacketStage {
   /** Bytes added per datagram: 20, 28 for `aes-128-gcm`, 0 for `null`. */
@@ -51,14 +57,27 @@ export class CryptStage implements PacketStage {
   readonly suite: CryptSuite;
   readonly #snmp: Snmp;
   readonly #minPayload: number;
+  readonly #log: ((line: string) => void) | undefined;
   #ok = new Uint8Array(64);
+  /** Failures since the last report, and when that was (-Infinity: never). */
+  #unreported = 0;
+  #reportedAt = -Infinity;
 
-  /** A stage over `suite`, counting into `snmp`. */
-  constructor(suite: CryptSuite, snmp: Snmp, minPayload: number = MIN_PAYLOAD_2021) {
+  /**
+   * A stage over `suite`, counting into `snmp`; integrity failures are reported to `log`
+   * (rate-limited, see {@link FAILURE_REPORT_MS}) when one is given.
+   */
+  constructor(
+    suite: CryptSuite,
+    snmp: Snmp,
+    minPayload: number = MIN_PAYLOAD_2021,
+    log?: (line: string) => void,
+  ) {
     this.suite = suite;
     this.overhead = suite.overhead;
     this.#snmp = snmp;
     this.#minPayload = minPayload;
+    this.#log = log;
   }
 
   /** Seals every packet of the batch in place. */
@@ -67,7 +86,7 @@ export class CryptStage implements PacketStage {
   }
 
   /** Opens every packet in place (batched); drops, releases and counts the ones that fail. */
-  decode(batch: PacketBatch, _now: number): void {
+  decode(batch: PacketBatch, now: number): void {
     const packets = batch.packets;
     const count = batch.length;
     if (this.#ok.length < count) this.#ok = new Uint8Array(count * 2);
@@ -79,6 +98,7 @@ export class CryptStage implements PacketStage {
       const p = packets[i];
       if (ok[i] === 0) {
         this.#snmp.InCsumErrors++;
+        if (this.#log !== undefined) this.#failed(p.peer, now);
         p.release();
       } else if (p.end - p.start < min) {
         this.#snmp.KCPInErrors++;
@@ -89,6 +109,20 @@ export class CryptStage implements PacketStage {
     }
     batch.length = kept;
   }
+
+  #failed(from: PeerAddress | null, now: number): void {
+    this.#unreported++;
+    if (now - this.#reportedAt < FAILURE_REPORT_MS) return;
+    const n = this.#unreported;
+    this.#unreported = 0;
+    this.#reportedAt = now;
+    this.#log!(
+      `crypt: ${n} datagram${n === 1 ? "" : "s"} failed the integrity check` +
+        (from ? `, latest from ${from.key}` : "") +
+        ` (InCsumErrors ${this.#snmp.InCsumErrors}): -key and -crypt must be the same on both` +
+        ` ends (this end: -crypt ${this.suite.method})`,
+    );
+  }
 }
 
 /** Makes a {@link CryptStage} from stage options. */
@@ -98,7 +132,7 @@ export function createCryptStage(options: CryptStageOptions, ctx: StageContext):
     options.pass ?? options.key ?? DEFAULT_KEY,
     { generation: options.generation, nonces: options.nonces, engine: options.engine },
   );
-  return new CryptStage(suite, ctx.snmp, options.minPayload ?? MIN_PAYLOAD_2021);
+  return new CryptStage(suite, ctx.snmp, options.minPayload ?? MIN_PAYLOAD_2021, ctx.log);
 }
 
 /** The `crypt` stage definition (options: `{ crypt, key }`, see {@link CryptStageOptions}). */
