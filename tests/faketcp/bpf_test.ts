@@ -1,6 +1,7 @@
 import {
   captureFilter,
   dropAll,
+  eitherPortFilter,
   encodeProgram,
   noPayload,
   runFilter,
@@ -42,6 +43,16 @@ Deno.test("faketcp bpf: a dialler's capture filter needs both ports (IPv6 starts
   const v4 = captureFilter(true, 40000, 29900);
   assert(runFilter(v4, ipv4(tcp(29900, 40000))) > 0);
   assertEquals(runFilter(v4, ipv4(tcp(29901, 40000))), 0);
+});
+
+Deno.test("faketcp bpf: the recording filter keeps a port at either end", () => {
+  for (const v4 of [true, false]) {
+    const f = eitherPortFilter(v4, 29900);
+    const wrap = (seg: Uint8Array) => v4 ? ipv4(seg, 6) : seg;
+    assert(runFilter(f, wrap(tcp(29900, 40000))) > 0);
+    assert(runFilter(f, wrap(tcp(40000, 29900))) > 0);
+    assertEquals(runFilter(f, wrap(tcp(40000, 40001))), 0);
+  }
 });
 
 Deno.test("faketcp bpf: the kernel-socket filters keep the handshake and drop data", () => {

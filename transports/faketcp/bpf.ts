@@ -72,6 +72,22 @@ export function captureFilter(
   return prog;
 }
 
+/**
+ * Accepts packets with `port` at either end (source or destination); the port fields of TCP and
+ * UDP sit at the same offsets. For recording a conversation (tests, diagnostics).
+ */
+export function eitherPortFilter(ipv4: boolean, port: number): BpfInstruction[] {
+  return [
+    ipv4 ? op(LDX_B_MSH, 0) : op(LDX_IMM, 0),
+    op(LD_H_IND, 0),
+    op(JEQ_K, port, 2, 0),
+    op(LD_H_IND, 2),
+    op(JEQ_K, port, 0, 1),
+    op(RET_K, KEEP),
+    op(RET_K, 0),
+  ];
+}
+
 /** For a kernel TCP socket: keeps segments without payload (the handshake), drops the rest. */
 export function noPayload(): BpfInstruction[] {
   return [

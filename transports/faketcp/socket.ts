@@ -253,6 +253,18 @@ export abstract class FakeTcpSocket implements DatagramSocket {
     }
   }
 
+  /**
+   * Every descriptor this socket owns now: raw sockets, the kernel TCP socket(s) and listener
+   * (for diagnostics and leak checks; do not close them).
+   */
+  descriptors(): number[] {
+    if (this.#closing) return [];
+    return [...this.raws.map((r) => r.fd), ...this.kernelDescriptors()];
+  }
+
+  /** The kernel TCP descriptors (listener, connections) open now. */
+  protected abstract kernelDescriptors(): number[];
+
   /** Why receiving stopped early (a kernel error), or `null`. */
   get error(): string | null {
     return this.#error;
@@ -603,6 +615,10 @@ export class FakeTcpDialSocket extends FakeTcpSocket {
     return null;
   }
 
+  protected kernelDescriptors(): number[] {
+    return this.#tcpOpen ? [this.tcpFd] : [];
+  }
+
   protected closeOwned(_removals: Promise<void>[]): void {
     if (!this.#tcpOpen) return;
     this.#tcpOpen = false;
@@ -744,6 +760,12 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
   /** Runs the idle sweep now as if the clock read `now` (tests). */
   expireIdle(now: number = performance.now()): void {
     this.#expire(now);
+  }
+
+  protected kernelDescriptors(): number[] {
+    const fds = [this.listenFd];
+    for (const f of this.flows.values()) if (f.fd >= 0) fds.push(f.fd);
+    return fds;
   }
 
   protected closeOwned(removals: Promise<void>[]): void {
