@@ -201,3 +201,34 @@ Deno.test("e2e (subprocess): -log, -quiet, -snmplog (Go layout, period 1), clean
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("e2e (subprocess): SIGTERM during a bulk transfer: both ends exit 0 at once, ports free", async () => {
+  const echo = startEchoServer();
+  const sport = freePort();
+  const procs: Proc[] = [];
+  try {
+    const server = spawnServer(["-l", `127.0.0.1:${sport}`, "-t", `127.0.0.1:${echo.port}`]);
+    procs.push(server);
+    const client = spawnClient(["-l", "127.0.0.1:0", "-r", `127.0.0.1:${sport}`]);
+    procs.push(client);
+    await waitFor(server.output, "key derivation done", 10000, "server log");
+    const port = await listeningPort(client);
+    const transfer = echoTransfer({ port }, { streams: 4, bytes: 16 << 20, timeoutMs: 20000 })
+      .then(() => "finished", (e) => String(e));
+    await waitFor(server.output, /(?:stream opened[^]*){4}/, 10000, "server log");
+    await sleep(300);
+    const t0 = performance.now();
+    client.signal("SIGTERM");
+    server.signal("SIGTERM");
+    for (const p of procs) assertEquals((await exitWithin(p, 6000)).code, 0, p.output());
+    const took = performance.now() - t0;
+    assert(took < 5000, `exit took ${took} ms (the forced exit is at 5 s)`);
+    // The transfer was cut (the tunnel is gone), not hung.
+    assert((await transfer).includes("closed after"), await transfer);
+    assert(portsFree(port, "127.0.0.1", { tcp: true }), `TCP ${port} still in use`);
+    assert(portsFree(sport, "127.0.0.1", { udp: true }), `UDP ${sport} still in use`);
+  } finally {
+    for (const p of procs) await p.kill();
+    await echo.close();
+  }
+});

@@ -4,8 +4,11 @@
  */
 
 import { assert, assertEquals } from "../support/assert.ts";
-import { freePortRange, startEchoServer } from "../support/net.ts";
-import { echoTransfer, portsFree, startPair, startUnixEcho } from "./harness.ts";
+import { freePort, freePortRange, sleep, startEchoServer } from "../support/net.ts";
+import { parseClientConfig, parseServerConfig } from "../../cli/config.ts";
+import { startClientEnd, startServerEnd } from "../../cli/run.ts";
+import { Snmp } from "../../pipeline/snmp.ts";
+import { echoTransfer, LogLines, portsFree, startPair, startUnixEcho } from "./harness.ts";
 
 /** `remote address` → streams opened from it, from a server log. */
 function streamsBySession(lines: string[]): Map<string, number> {
@@ -127,6 +130,37 @@ Deno.test("e2e: IPv6 loopback: -l [::1]:P, -r [::1]:P, -t [::1]:P", async () => 
     );
   } finally {
     await pair.stop();
+    await echo.close();
+  }
+});
+
+Deno.test("e2e: client started before the server: sessions are lazy and data flows once it is up", async () => {
+  const echo = startEchoServer();
+  const sport = freePort();
+  const clientLog = new LogLines();
+  const cc = parseClientConfig(["-l", "127.0.0.1:0", "-r", `127.0.0.1:${sport}`], {});
+  assert(cc.kind === "run");
+  const client = await startClientEnd(cc.config, { snmp: new Snmp(), logger: clientLog.logger });
+  let server;
+  try {
+    // No session before the first connection.
+    await sleep(300);
+    assertEquals(client.app.sessions.length, 0);
+    assert(!clientLog.text().includes("smux version: 1 on connection"), clientLog.text());
+    const transfer = echoTransfer({ port: client.app.listener.port }, {
+      streams: 2,
+      bytes: 256 << 10,
+      timeoutMs: 15000,
+    });
+    await sleep(1000);
+    const sc = parseServerConfig(["-l", `127.0.0.1:${sport}`, "-t", `127.0.0.1:${echo.port}`], {});
+    assert(sc.kind === "run");
+    server = await startServerEnd(sc.config, { snmp: new Snmp(), logger: new LogLines().logger });
+    assertEquals(await transfer, 512 << 10);
+    assertEquals(client.app.sessions.length, 1);
+  } finally {
+    await client.stop();
+    await server?.stop();
     await echo.close();
   }
 });
