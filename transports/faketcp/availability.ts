@@ -18,7 +18,8 @@ export class FakeTcpUnavailableError extends Error {
 export function rawSocketFailure(libc: Libc, errno: number): string {
   if (errno === Errno.EPERM || errno === Errno.EACCES) {
     return `fake TCP (-tcp) needs raw sockets, which were refused (${libc.strerror(errno)}): ` +
-      'run as root, or give deno CAP_NET_RAW (sudo setcap cap_net_raw+ep "$(command -v deno)")';
+      "run as root, or give deno CAP_NET_RAW " +
+      '(sudo setcap cap_net_raw+ep "$(readlink -f "$(command -v deno)")")';
   }
   return `fake TCP (-tcp) cannot open a raw socket: ${
     libc.describe("socket(SOCK_RAW)", errno)
