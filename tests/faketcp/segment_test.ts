@@ -5,6 +5,7 @@ import {
   pseudoHeaderSum,
   putChecksum,
   sum16,
+  sum32,
   TCP_HEADER,
   tcpAck,
   tcpChecksum,
@@ -69,7 +70,11 @@ Deno.test("faketcp segment: rebuilds Go's IPv4 segment byte for byte, checksum i
     tcpWindow(GO_V4, tcp),
   );
   const pseudo = pseudoHeaderSum(GO_V4.subarray(12, 16), GO_V4.subarray(16, 20));
-  putChecksum(hdr, 0, tcpChecksum(pseudo, hdr, 0, TCP_HEADER, payload, 0, payload.length));
+  putChecksum(
+    hdr,
+    0,
+    tcpChecksum(pseudo, hdr, 0, TCP_HEADER, new DataView(payload.buffer), 0, payload.length),
+  );
   assertEquals([...hdr], [...GO_V4.subarray(20, 40)]);
   assertEquals(tcpFlags(GO_V4, tcp), 0x18);
   assert(tcpWindow(GO_V4, tcp) >= 0x8000, "tcpraw windows have the top bit set");
@@ -92,7 +97,11 @@ Deno.test("faketcp segment: rebuilds Go's IPv6 segment byte for byte, checksum i
     tcpWindow(GO_V6, t),
   );
   const pseudo = pseudoHeaderSum(GO_V6.subarray(8, 24), GO_V6.subarray(24, 40));
-  putChecksum(hdr, 0, tcpChecksum(pseudo, hdr, 0, TCP_HEADER, payload, 0, payload.length));
+  putChecksum(
+    hdr,
+    0,
+    tcpChecksum(pseudo, hdr, 0, TCP_HEADER, new DataView(payload.buffer), 0, payload.length),
+  );
   assertEquals([...hdr], [...GO_V6.subarray(40, 60)]);
 });
 
@@ -122,7 +131,7 @@ Deno.test("faketcp segment: checksum matches the textbook algorithm (header and 
           hdr,
           3,
           TCP_HEADER,
-          buf,
+          new DataView(buf.buffer),
           offset,
           offset + payload.length,
         );
@@ -161,10 +170,14 @@ Deno.test("faketcp segment: header fields read back as written", () => {
   );
 });
 
-Deno.test("faketcp segment: sum16 and foldChecksum agree with word-at-a-time folding", () => {
+Deno.test("faketcp segment: sum16, sum32 and foldChecksum agree with word-at-a-time folding", () => {
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 4000 }), (b) => {
+    fc.property(fc.uint8Array({ maxLength: 4000 }), fc.integer({ min: 0, max: 7 }), (b, at) => {
       assertEquals(foldChecksum(sum16(b, 0, b.length, 0)), referenceChecksum(b));
+      const shifted = new Uint8Array(b.length + at);
+      shifted.set(b, at);
+      const v = new DataView(shifted.buffer);
+      assertEquals(foldChecksum(sum32(v, at, at + b.length, 0)), referenceChecksum(b));
     }),
     { seed: 10, numRuns: 200 },
   );

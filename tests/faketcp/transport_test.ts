@@ -238,7 +238,11 @@ Deno.test({
     const seg = new Uint8Array(20 + 30).fill(7);
     writeTcpHeader(seg, 0, 61234, server.localAddr.port, 1, 1, TcpFlags.PSH | TcpFlags.ACK, 40000);
     const lo = new Uint8Array([127, 0, 0, 1]);
-    putChecksum(seg, 0, tcpChecksum(pseudoHeaderSum(lo, lo), seg, 0, 20, seg, 20, 50));
+    putChecksum(
+      seg,
+      0,
+      tcpChecksum(pseudoHeaderSum(lo, lo), seg, 0, 20, new DataView(seg.buffer), 20, 50),
+    );
     const sa = new Uint8Array(16);
     sa[0] = C.AF_INET;
     sa.set(lo, 4);

@@ -77,6 +77,25 @@ export function sum16(buf: Uint8Array, start: number, end: number, acc: number):
   return s;
 }
 
+/**
+ * {@link sum16} over `view[start, end)`, reading big-endian 32-bit words (twice as fast as bytes
+ * in V8). Summing 32-bit words and folding gives the same one's-complement sum as 16-bit words,
+ * since 2^16 ≡ 1 (mod 2^16 − 1). The result can exceed 2^32 (still exact below 2^53): fold it
+ * with {@link foldChecksum}.
+ */
+export function sum32(view: DataView, start: number, end: number, acc: number): number {
+  let s = acc;
+  let i = start;
+  const words = end - 3;
+  for (; i < words; i += 4) s += view.getUint32(i, false);
+  if (i < end - 1) {
+    s += view.getUint16(i, false);
+    i += 2;
+  }
+  if (i < end) s += view.getUint8(i) << 8;
+  return s;
+}
+
 /** Folds a sum from {@link sum16} to 16 bits and complements it: the checksum field's value. */
 export function foldChecksum(sum: number): number {
   let s = sum;
@@ -94,17 +113,18 @@ export function pseudoHeaderSum(src: Uint8Array, dst: Uint8Array): number {
 }
 
 /**
- * The checksum of a segment made of the header `hdr[hAt, hAt + hLen)` and the payload
- * `payload[pStart, pEnd)`, given the flow's {@link pseudoHeaderSum}. Header and payload may
- * live in different buffers (fake TCP sends them as two iovecs); the header's own checksum
- * field must be zero. An odd-length header is not supported (TCP headers are multiples of 4).
+ * The checksum of a segment made of the header `hdr[hAt, hAt + hLen)` and the payload bytes
+ * `[pStart, pEnd)` of `payload` (a DataView, such as a packet's `view`), given the flow's
+ * {@link pseudoHeaderSum}. Header and payload may live in different buffers (fake TCP sends
+ * them as two iovecs); the header's own checksum field must be zero. An odd-length header is not
+ * supported (TCP headers are multiples of 4).
  */
 export function tcpChecksum(
   pseudo: number,
   hdr: Uint8Array,
   hAt: number,
   hLen: number,
-  payload: Uint8Array,
+  payload: DataView,
   pStart: number,
   pEnd: number,
 ): number {
@@ -113,7 +133,7 @@ export function tcpChecksum(
   // 65536 both add the same two words.
   let s = pseudo + (len & 0xffff) + (len >>> 16);
   s = sum16(hdr, hAt, hAt + hLen, s);
-  s = sum16(payload, pStart, pEnd, s);
+  s = sum32(payload, pStart, pEnd, s);
   return foldChecksum(s);
 }
 

@@ -472,7 +472,7 @@ export abstract class FakeTcpSocket implements DatagramSocket {
         TcpFlags.PSH | TcpFlags.ACK,
         windows.next(),
       );
-      putChecksum(hdr, at, tcpChecksum(flow.pseudo, hdr, at, TCP_HEADER, p.buffer, p.start, p.end));
+      putChecksum(hdr, at, tcpChecksum(flow.pseudo, hdr, at, TCP_HEADER, p.view, p.start, p.end));
       ring.fill(k, flow.nameAddr, flow.nameLen, flow.controlAddr, flow.controlLen, p);
       raw.pending = k + 1;
       if (raw.pending === ring.size) this.#flush(raw);
