@@ -18,6 +18,7 @@ import type { SmuxDriver } from "../transforms/smux/driver.ts";
 import type { AppConn, AppListener } from "../transports/app.ts";
 import { joinHostPort, pickPort } from "./address.ts";
 import type { ClientConfig } from "./config.ts";
+import { sessionCloseLine } from "./diagnose.ts";
 import type { Logger } from "./logging.ts";
 import { relay } from "./relay.ts";
 import type { Tunnel } from "./tunnel.ts";
@@ -185,7 +186,7 @@ export class ClientApp {
     );
     mux.closed.then((info) => {
       s.closed = true;
-      if (info.error) this.#logger.println(info.reason);
+      if (info.error) this.#logger.println(sessionCloseLine("client", remote, info.reason));
       kcp.close();
     });
     kcp.closed.then(() => {

@@ -12,6 +12,7 @@ import { KcpSession } from "../transforms/kcp/session.ts";
 import type { SmuxStream } from "../transforms/smux/driver.ts";
 import { joinHostPort } from "./address.ts";
 import type { ServerConfig } from "./config.ts";
+import { sessionCloseLine } from "./diagnose.ts";
 import type { Logger } from "./logging.ts";
 import { relay } from "./relay.ts";
 import type { Tunnel } from "./tunnel.ts";
@@ -109,7 +110,9 @@ export class ServerApp {
       task.finally(() => streams.delete(task));
     }
     const info = await mux.closed;
-    if (info.error && !this.#stopped) this.#logger.println(info.reason);
+    if (info.error && !this.#stopped) {
+      this.#logger.println(sessionCloseLine("server", remote, info.reason));
+    }
     session.close();
     await Promise.allSettled([...streams]);
   }

@@ -1,6 +1,7 @@
 /**
  * The log lines a mismatched pair of ends leads to (unit level; the live tests in
- * live_mismatch_test.ts check them against Go): the crypt stage's integrity-failure report.
+ * live_mismatch_test.ts check them against Go): the crypt stage's integrity-failure report and
+ * the hints of cli/diagnose.ts.
  */
 
 import { assert, assertEquals } from "../support/assert.ts";
@@ -8,6 +9,7 @@ import { PacketBatch, PacketPool, type PeerAddress } from "../../pipeline/packet
 import { Snmp } from "../../pipeline/snmp.ts";
 import type { StageContext } from "../../pipeline/stage.ts";
 import { cryptStage, FAILURE_REPORT_MS } from "../../transforms/crypt/stage.ts";
+import { type Role, sessionCloseHint, sessionCloseLine } from "../../cli/diagnose.ts";
 
 const PEER: PeerAddress = {
   family: "ipv4",
@@ -70,4 +72,41 @@ Deno.test("crypt: a wrong method is reported naming this end's method; good data
   receiver.stage.decode(bad, 10);
   assertEquals(receiver.lines.length, 1);
   assert(receiver.lines[0].endsWith("(this end: -crypt salsa20)"), receiver.lines[0]);
+});
+
+Deno.test("session close hints name the setting that differs", () => {
+  // Reasons as our smux driver gives them for the mismatches seen live against Go.
+  const cases: Array<[Role, string, string]> = [
+    ["server", "invalid protocol: version 255 frame on a version 1 session", "-nocomp"],
+    ["server", "invalid protocol: version 2 frame on a version 1 session", "-smuxver"],
+    ["client", "invalid protocol: version 1 frame on a version 2 session", "-smuxver"],
+    [
+      "server",
+      "underlying stream failed: snappy: stream does not start with the stream identifier " +
+      "(first chunk type 0x01)",
+      "-nocomp",
+    ],
+    ["server", "invalid protocol: unknown command 7", "-key, -crypt, -nocomp and -smuxver"],
+    ["client", "keepalive timeout", "is it running and reachable?"],
+  ];
+  for (const [role, reason, want] of cases) {
+    const line = sessionCloseLine(role, "127.0.0.1:29900", reason);
+    assert(line.startsWith(`session 127.0.0.1:29900: ${reason} (`), line);
+    assert(line.includes(want), `${line} lacks ${want}`);
+  }
+  assertEquals(
+    sessionCloseLine(
+      "client",
+      "127.0.0.1:1",
+      "invalid protocol: version 2 frame on a version 1 session",
+    ),
+    "session 127.0.0.1:1: invalid protocol: version 2 frame on a version 1 session " +
+      "(the peer speaks smux v2, this end v1: -smuxver must be the same on both ends)",
+  );
+  // A client vanishing is no configuration problem: the server says only what happened.
+  assertEquals(sessionCloseHint("server", "keepalive timeout"), "");
+  assertEquals(
+    sessionCloseLine("server", "127.0.0.1:1", "keepalive timeout"),
+    "session 127.0.0.1:1: keepalive timeout",
+  );
 });
