@@ -13,11 +13,34 @@ function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/**
+ * The bytes of `conn`. Unlike `conn.readable`, which closes the whole socket at EOF, this leaves
+ * it open: a peer that half-closes (shuts down its sending side) may still wait for a reply, and
+ * `-closewait` exists to deliver it. Only {@link AppConn.close} closes the socket.
+ */
+function halfCloseReadable(conn: Deno.Conn): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 65536,
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      const n = await conn.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      if (n === null) {
+        controller.close();
+        request.respond(0);
+      } else {
+        request.respond(n);
+      }
+    },
+  });
+}
+
 /** Wraps a Deno connection. */
 export function wrapConn(conn: Deno.Conn, peer: string): AppConn {
   let closed = false;
   return {
-    readable: conn.readable,
+    readable: halfCloseReadable(conn),
     writable: conn.writable,
     peer,
     close() {
