@@ -144,3 +144,57 @@ Deno.test("dialErrorText: Go's net.OpError text", () => {
     "dial tcp h:1: network is unreachable",
   );
 });
+
+Deno.test("e2e: -closewait 1 delivers the reply to a client that half-closed; without it (2021) both close at once", async () => {
+  // The target answers 300 ms after the request; it never sees an EOF before that.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const c of listener) {
+      (async () => {
+        if ((await c.read(new Uint8Array(100))) === null) return;
+        await sleep(300);
+        await c.write(new TextEncoder().encode("reply"));
+      })().catch(() => {}).finally(() => {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      });
+    }
+  })();
+  const target = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  const ask = async (closewait: string) => {
+    const pair = await startPair(
+      ["-l", "127.0.0.1:0", "-t", target, "-closewait", closewait],
+      ["-l", "127.0.0.1:0", "-r", "127.0.0.1:SERVER", "-closewait", closewait],
+    );
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: pair.clientPort });
+      await c.write(new TextEncoder().encode("request"));
+      await sleep(100);
+      await c.closeWrite();
+      const t0 = performance.now();
+      let text = "";
+      const buf = new Uint8Array(100);
+      while (true) {
+        const n = await c.read(buf).catch(() => null);
+        if (n === null) break;
+        text += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      c.close();
+      return { text, ms: performance.now() - t0 };
+    } finally {
+      await pair.stop();
+    }
+  };
+  try {
+    const old = await ask("0");
+    assertEquals(old.text, "");
+    assert(old.ms < 250, `closed after ${old.ms} ms`);
+    const waited = await ask("1");
+    assertEquals(waited.text, "reply");
+    assert(waited.ms >= 900 && waited.ms < 3000, `closed after ${waited.ms} ms`);
+  } finally {
+    listener.close();
+    await serving;
+  }
+});
