@@ -8,6 +8,7 @@
 
 import type { DatagramSocket } from "../../pipeline/transport.ts";
 import { FakeTcpTransport } from "../../transports/faketcp.ts";
+import { UdpTransport } from "../../transports/udp.ts";
 import type { FakeTcpStats } from "../../transports/faketcp/socket.ts";
 import type { SmuxStream } from "../../transforms/smux/driver.ts";
 import { assert, assertEquals } from "../support/assert.ts";
@@ -240,5 +241,52 @@ Deno.test({
   fn: async () => {
     await oursToGo(DEFAULTS, "::1", 5, 2, 256 << 10);
     await goToOurs(DEFAULTS, "::1", 6, 2, 256 << 10);
+  },
+});
+
+Deno.test({
+  name:
+    "faketcp interop: like Go's -tcp server, one port serves a fake-TCP and a UDP client (two listeners)",
+  ignore,
+  fn: async () => {
+    const port = quietPort(), tcpLocal = freePort(), udpLocal = freePort();
+    // Two sockets on one port number (TCP and UDP ports are separate), one KCP listener each.
+    const fake = new MiniEchoServer(
+      await new FakeTcpTransport().listen("127.0.0.1", port, { sockbuf: 4194304 }),
+      DEFAULTS,
+    );
+    const udp = new MiniEchoServer(
+      await new UdpTransport().listen("127.0.0.1", port, { sockbuf: 4194304 }),
+      DEFAULTS,
+    );
+    const flags = goFlags(DEFAULTS), remote = `127.0.0.1:${port}`;
+    const goTcp = spawnCollecting(GO_CLIENT, [
+      "-tcp",
+      "-l",
+      `127.0.0.1:${tcpLocal}`,
+      "-r",
+      remote,
+      ...flags,
+    ]);
+    const goUdp = spawnCollecting(GO_CLIENT, [
+      "-l",
+      `127.0.0.1:${udpLocal}`,
+      "-r",
+      remote,
+      ...flags,
+    ]);
+    const conns: Deno.TcpConn[] = [];
+    try {
+      conns.push(await connectWithRetry(tcpLocal), await connectWithRetry(udpLocal));
+      await checkEchoes(payloads(7, 2, 256 << 10), (d, i) => echoThroughTcp(conns[i], d));
+      assertEquals([fake.streams, udp.streams], [1, 1], "each client reached its own listener");
+      assertEquals([fake.listener.sessions.size, udp.listener.sessions.size], [1, 1]);
+    } finally {
+      for (const c of conns) c.close();
+      await goTcp.stop();
+      await goUdp.stop();
+      await fake.close();
+      await udp.close();
+    }
   },
 });

@@ -143,16 +143,16 @@ Deno.test({
 
 Deno.test({
   name:
-    "faketcp: on the wire, the kernel's handshake, then PSH+ACK only, no kernel ACKs; RST on close",
+    "faketcp: on the wire, the kernel's handshake, then PSH+ACK only (with -dscp), no kernel ACKs; RST on close",
   ignore,
   fn: async () => {
     const pool = new PacketPool();
     const transport = new FakeTcpTransport({ pool });
-    const server = await transport.listen("127.0.0.1", quietPort(), SOCKBUF);
+    const server = await transport.listen("127.0.0.1", quietPort(), { ...SOCKBUF, dscp: 46 });
     const port = server.localAddr.port;
     const wire = new WireCapture("tcp", port);
     echo(server);
-    const client = await transport.dial("127.0.0.1", port, SOCKBUF);
+    const client = await transport.dial("127.0.0.1", port, { ...SOCKBUF, dscp: 10 });
     const col = new Collector(client);
     for (let round = 0; round < 5; round++) {
       client.send(batchOf(pool, [payload(0, round, 300), payload(0, round + 100, 1200)]));
@@ -174,6 +174,8 @@ Deno.test({
     const data = pkts.filter((p) => p.flags === (PSH | ACK));
     assertEquals(data.length, 20, "10 datagrams each way");
     assert(data.every((p) => p.ttl === 64), "datagrams leave with the default TTL");
+    // -dscp applies to the datagrams (the raw sockets), as tcpraw's SetDSCP does.
+    assert(data.every((p) => p.tos === (p.sport === port ? 46 << 2 : 10 << 2)), "DSCP");
     const rest = pkts.slice(3).filter((p) => p.flags !== (PSH | ACK));
     assert(
       rest.every((p) => (p.flags & RST) !== 0),

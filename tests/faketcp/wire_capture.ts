@@ -22,6 +22,8 @@ export interface WirePacket {
   payload: number;
   /** IPv4 TTL (IPv6 hop limits are not visible to a raw socket: -1). */
   ttl: number;
+  /** IPv4 TOS byte (-1 for IPv6). */
+  tos: number;
 }
 
 /** Records TCP or UDP packets touching `ports`, on IPv4 and IPv6, until stopped. */
@@ -69,10 +71,11 @@ export class WireCapture {
     for (let i = 0; i < 256; i++) {
       const n = Number(sym.recvfrom(fd, b, BigInt(b.length), C.MSG_DONTWAIT, null, null));
       if (n <= 0) return;
-      let t = 0, ttl = -1, end = n;
+      let t = 0, ttl = -1, tos = -1, end = n;
       if (family === 4) {
         t = (b[0] & 15) * 4;
         ttl = b[8];
+        tos = b[1];
         end = (b[2] << 8) | b[3];
       }
       const sport = (b[t] << 8) | b[t + 1], dport = (b[t + 2] << 8) | b[t + 3];
@@ -85,6 +88,7 @@ export class WireCapture {
         flags: this.#udp ? 0 : b[t + 13],
         payload: end - t - hl,
         ttl,
+        tos,
       });
     }
   }
