@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { freePort, sleep, startEchoServer } from "../support/net.ts";
 import { dialErrorText } from "../../cli/server_app.ts";
-import { echoTransfer, startPair, startUnixEcho } from "./harness.ts";
+import { echoTransfer, seededBytes, sha256, startPair, startUnixEcho } from "./harness.ts";
 
 async function readToEnd(conn: Deno.Conn, timeoutMs: number): Promise<number | "timeout"> {
   const buf = new Uint8Array(65536);
@@ -194,6 +194,56 @@ Deno.test("e2e: -closewait 1 delivers the reply to a client that half-closed; wi
     assertEquals(waited.text, "reply");
     assert(waited.ms >= 900 && waited.ms < 3000, `closed after ${waited.ms} ms`);
   } finally {
+    listener.close();
+    await serving;
+  }
+});
+
+Deno.test("e2e: a client that uploads and closes: the target gets every byte, then EOF", async () => {
+  const received: Array<[number, string]> = [];
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const c of listener) {
+      (async () => {
+        const buf = new Uint8Array(65536);
+        const all: Uint8Array[] = [];
+        let n = 0;
+        while (true) {
+          const r = await c.read(buf).catch(() => null);
+          if (r === null) break;
+          all.push(buf.slice(0, r));
+          n += r;
+        }
+        const joined = new Uint8Array(n);
+        let at = 0;
+        for (const part of all) {
+          joined.set(part, at);
+          at += part.length;
+        }
+        received.push([n, await sha256(joined)]);
+        c.close();
+      })();
+    }
+  })();
+  const pair = await startPair(
+    ["-l", "127.0.0.1:0", "-t", `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`],
+    ["-l", "127.0.0.1:0", "-r", "127.0.0.1:SERVER"],
+  );
+  try {
+    const size = 2 << 20;
+    const sent = await Promise.all([0, 1, 2].map(async (i) => {
+      const data = seededBytes(size, 40 + i);
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: pair.clientPort });
+      let o = 0;
+      while (o < size) o += await c.write(data.subarray(o));
+      c.close();
+      return [size, await sha256(data)] as [number, string];
+    }));
+    const deadline = performance.now() + 10000;
+    while (received.length < 3 && performance.now() < deadline) await sleep(20);
+    assertEquals(received.map((r) => r[1]).sort(), sent.map((s) => s[1]).sort());
+  } finally {
+    await pair.stop();
     listener.close();
     await serving;
   }
