@@ -163,11 +163,15 @@ async function main(): Promise<void> {
       for (const pair of o.pairs) {
         const r = await runOnce(pair, c, run, o, block);
         runs.push(r);
-        const bits = r.error !== undefined ? `FAILED: ${r.error.split("\n")[0]}` : [
-          `bulk ${mibps(r.bulk?.mibPerSecond ?? NaN)}`,
-          `parallel ${mibps(r.parallel?.mibPerSecond ?? NaN)} MiB/s`,
-          `ping p50 ${r.ping?.p50.toFixed(2)} p99 ${r.ping?.p99.toFixed(2)} ms (${r.ping?.count})`,
-        ].join(", ");
+        const parts = [];
+        if (r.bulk) parts.push(`bulk ${mibps(r.bulk.mibPerSecond)} MiB/s`);
+        if (r.parallel) parts.push(`parallel ${mibps(r.parallel.mibPerSecond)} MiB/s`);
+        if (r.ping) {
+          parts.push(
+            `ping p50 ${r.ping.p50.toFixed(2)} p99 ${r.ping.p99.toFixed(2)} ms (${r.ping.count})`,
+          );
+        }
+        const bits = r.error !== undefined ? `FAILED: ${r.error.split("\n")[0]}` : parts.join(", ");
         const phases = Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
         console.log(
           `  ${c.path}/${c.profile} run ${run + 1}/${o.runs} ${pair.padEnd(4)}: ${bits} ` +

@@ -48,6 +48,8 @@ export interface BenchOptions {
   cpuProfDir: string | null;
   /** Add -tcp to both pairs (fake TCP; needs root). */
   tcp: boolean;
+  /** Measured scenarios, in this order when present: ping, bulk, parallel. */
+  scenarios: Array<"ping" | "bulk" | "parallel">;
   /** Which pairs to run (both unless told; one alone gives no ratios). */
   pairs: Array<"ours" | "go">;
   /** Skip the load generator's own ceiling measurement. */
@@ -95,6 +97,8 @@ flags, fresh processes per run, runs alternated ours, Go, ours, Go, ...
                       (summarise with: deno run -A bench/tunnel/cpuprofile_top.ts FILE)
   --tcp               add -tcp to both pairs (fake TCP; needs root; direct path only)
   --only ours|go      run one pair only (no ratios)
+  --scenarios LIST    measured scenarios, of ping,bulk,parallel (default all three;
+                      one alone makes a CPU profile of just that load)
   --no-ceiling        skip measuring the load generator alone
   --quick             runs 2, seconds 1, warmup 0.5, pings 200 / 5 s (a smoke test, ~1 min)
   --json PATH         also write the JSON result to PATH
@@ -127,6 +131,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
     cpuProfDir: null,
     tcp: false,
     pairs: ["ours", "go"],
+    scenarios: ["ping", "bulk", "parallel"],
     noCeiling: false,
     jsonPath: null,
     goClient: "/usr/bin/kcptun-client",
@@ -214,6 +219,16 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         const v = value();
         if (v !== "ours" && v !== "go") throw new Error(`--only: expected ours or go: ${v}`);
         o.pairs = [v];
+        break;
+      }
+      case "--scenarios": {
+        const list = value().split(",").map((x) => x.trim());
+        for (const x of list) {
+          if (x !== "ping" && x !== "bulk" && x !== "parallel") {
+            throw new Error(`--scenarios: expected ping, bulk or parallel: ${x}`);
+          }
+        }
+        o.scenarios = (["ping", "bulk", "parallel"] as const).filter((x) => list.includes(x));
         break;
       }
       case "--no-ceiling":

@@ -349,15 +349,21 @@ export async function runOnce(
     }
     await new Promise((r) => setTimeout(r, 100)); // let the warm-up's streams close
     phase("warmup");
-    await resetLoss();
-    result.ping = await measuredPing(clientPort, o);
-    phase("ping");
-    await resetLoss();
-    result.bulk = await measuredEcho(clientPort, block, 1, o.seconds, pids);
-    phase("bulk");
-    await resetLoss();
-    result.parallel = await measuredEcho(clientPort, block, o.streams, o.seconds, pids);
-    phase("parallel");
+    if (o.scenarios.includes("ping")) {
+      await resetLoss();
+      result.ping = await measuredPing(clientPort, o);
+      phase("ping");
+    }
+    if (o.scenarios.includes("bulk")) {
+      await resetLoss();
+      result.bulk = await measuredEcho(clientPort, block, 1, o.seconds, pids);
+      phase("bulk");
+    }
+    if (o.scenarios.includes("parallel")) {
+      await resetLoss();
+      result.parallel = await measuredEcho(clientPort, block, o.streams, o.seconds, pids);
+      phase("parallel");
+    }
     for (const ch of [client, server]) {
       if (ch.done) throw new Error(`${ch.name} exited during the run`);
     }
