@@ -54,12 +54,23 @@ import {
   FakeTcpListenSocket,
   FakeTcpSocket,
   type FakeTcpStats,
+  Flow,
   RawEndpoint,
   type SocketSettings,
 } from "./faketcp/socket.ts";
 
 export { FakeTcpUnavailableError, fakeTcpUnavailableReason };
-export { FakeTcpDialSocket, FakeTcpListenSocket, FakeTcpSocket, type FakeTcpStats };
+export {
+  FakeTcpDialSocket,
+  FakeTcpListenSocket,
+  FakeTcpSocket,
+  type FakeTcpStats,
+  Flow,
+  RawEndpoint,
+  type SocketSettings,
+};
+export { FlowState } from "./faketcp/flow.ts";
+export { RecvRing, SendRing } from "./faketcp/rings.ts";
 
 /** Settings of a {@link FakeTcpTransport} that apply to every socket it makes. */
 export interface FakeTcpTransportConfig {

@@ -129,7 +129,7 @@ export class Flow extends FlowState {
   /** The remote TCP port. */
   readonly remotePort: number;
   /** The kernel TCP socket backing the flow, -1 for an orphan. */
-  fd = -1;
+  fd: number = -1;
   /** Family of {@link Flow.fd} (an IPv6 listener accepts IPv4 peers on IPv6 sockets). */
   fdFamily: 4 | 6 = 4;
   /** The raw socket its segments leave through. */
@@ -216,10 +216,8 @@ export abstract class FakeTcpSocket implements DatagramSocket {
     flowsExpired: 0,
   };
 
-  /** The C library. */
-  protected readonly libc: Libc;
-  /** The process-wide poller. */
-  protected readonly poller: Poller;
+  readonly #libc: Libc;
+  readonly #poller: Poller;
   /** Settings. */
   protected readonly settings: SocketSettings;
   /** The raw sockets (one, or one per family for a wildcard listener). */
@@ -241,8 +239,8 @@ export abstract class FakeTcpSocket implements DatagramSocket {
     raws: RawEndpoint[],
     localAddr: UdpPeer,
   ) {
-    this.libc = libc;
-    this.poller = poller;
+    this.#libc = libc;
+    this.#poller = poller;
     this.settings = settings;
     this.raws = raws;
     this.localAddr = localAddr;
@@ -317,7 +315,7 @@ export abstract class FakeTcpSocket implements DatagramSocket {
    * most {@link DRAIN_ROUNDS} batches, handle every segment, deliver the payloads as one batch.
    */
   protected readable(raw: RawEndpoint): void {
-    const sym = this.libc.symbols, ring = raw.recv, size = ring.size, pool = this.settings.pool;
+    const sym = this.#libc.symbols, ring = raw.recv, size = ring.size, pool = this.settings.pool;
     this.#now = performance.now();
     for (let round = 0; round < DRAIN_ROUNDS && !this.#closing; round++) {
       for (let i = 0; i < size; i++) {
@@ -326,14 +324,14 @@ export abstract class FakeTcpSocket implements DatagramSocket {
       }
       const n = sym.recvmmsg(raw.fd, ring.ptr, size, C.MSG_DONTWAIT, null);
       if (n < 0) {
-        const e = this.libc.errno();
+        const e = this.#libc.errno();
         if (e === Errno.EINTR) continue;
         if (e !== Errno.EAGAIN) {
-          this.#error = this.libc.describe("recvmmsg (raw)", e);
+          this.#error = this.#libc.describe("recvmmsg (raw)", e);
           this.settings.log(`faketcp ${this.localAddr.key}: receiving stopped: ${this.#error}`);
           const token = raw.token;
           raw.token = 0;
-          if (token !== 0) void this.poller.remove(raw.fd, token);
+          if (token !== 0) void this.#poller.remove(raw.fd, token);
         }
         break;
       }
@@ -483,7 +481,7 @@ export abstract class FakeTcpSocket implements DatagramSocket {
 
   /** Sends the pending slots of `raw`, releasing every packet afterwards. */
   #flush(raw: RawEndpoint): void {
-    const ring = raw.send, stats = this.stats, sym = this.libc.symbols, k = raw.pending;
+    const ring = raw.send, stats = this.stats, sym = this.#libc.symbols, k = raw.pending;
     raw.pending = 0;
     let done = 0;
     while (done < k) {
@@ -494,7 +492,7 @@ export abstract class FakeTcpSocket implements DatagramSocket {
         done += r;
         continue;
       }
-      const e = r < 0 ? this.libc.errno() : Errno.EAGAIN;
+      const e = r < 0 ? this.#libc.errno() : Errno.EAGAIN;
       if (e === Errno.EINTR) continue;
       stats.txLastErrno = e;
       // A full buffer will not take the rest either; any other error belongs to one datagram.
@@ -522,10 +520,10 @@ export abstract class FakeTcpSocket implements DatagramSocket {
       for (const raw of this.raws) {
         const token = raw.token;
         raw.token = 0;
-        if (token !== 0) removals.push(this.poller.remove(raw.fd, token));
+        if (token !== 0) removals.push(this.#poller.remove(raw.fd, token));
       }
       this.closeOwned(removals);
-      for (const raw of this.raws) this.libc.symbols.close(raw.fd);
+      for (const raw of this.raws) this.#libc.symbols.close(raw.fd);
       await Promise.all(removals);
       for (const raw of this.raws) {
         const ring = raw.recv;
@@ -540,7 +538,7 @@ export abstract class FakeTcpSocket implements DatagramSocket {
 
   /** Makes `fd` (an established kernel connection) deaf and quiet: TTL 1, drop-all filter. */
   protected silence(fd: number, family: 4 | 6): void {
-    const libc = this.libc;
+    const libc = this.#libc;
     const e1 = setTtl(libc, fd, family, 1);
     if (e1 !== 0) this.settings.log(`faketcp: ${libc.describe("set TTL 1", e1)}`);
     const e2 = attachFilter(libc, fd, dropAll());
@@ -560,6 +558,7 @@ export class FakeTcpDialSocket extends FakeTcpSocket {
   /** The kernel TCP socket (do not close it). */
   readonly tcpFd: number;
   readonly #family: 4 | 6;
+  readonly #libc: Libc;
   #tcpOpen = true;
 
   /** Use `FakeTcpTransport.dial`: wraps a connecting TCP socket and its raw socket. */
@@ -581,6 +580,7 @@ export class FakeTcpDialSocket extends FakeTcpSocket {
       new PeerTable(family, 1).intern(local.ip, local.port),
     );
     this.#family = family;
+    this.#libc = libc;
     this.tcpFd = tcpFd;
     this.remoteAddr = raw.peers.intern(remote.ip, remote.port);
     this.flow = new Flow(this.remoteAddr, remote.port);
@@ -597,6 +597,7 @@ export class FakeTcpDialSocket extends FakeTcpSocket {
     this.readable(this.raws[0]);
   }
 
+  /** The flow a captured segment belongs to (see the base class). */
   protected flowFor(
     _raw: RawEndpoint,
     _view: DataView,
@@ -608,6 +609,7 @@ export class FakeTcpDialSocket extends FakeTcpSocket {
     return srcPort === this.flow.remotePort ? this.flow : null;
   }
 
+  /** The flow datagrams for `peer` go to (see the base class). */
   protected flowTo(peer: PeerAddress | null): Flow | null {
     if (peer === null || peer === this.remoteAddr || peer.key === this.remoteAddr.key) {
       return this.flow;
@@ -615,14 +617,16 @@ export class FakeTcpDialSocket extends FakeTcpSocket {
     return null;
   }
 
+  /** The kernel TCP descriptors open now. */
   protected kernelDescriptors(): number[] {
     return this.#tcpOpen ? [this.tcpFd] : [];
   }
 
+  /** Closes the kernel TCP socket(s) and timers this socket owns. */
   protected closeOwned(_removals: Promise<void>[]): void {
     if (!this.#tcpOpen) return;
     this.#tcpOpen = false;
-    abortiveClose(this.libc, this.tcpFd, this.#family);
+    abortiveClose(this.#libc, this.tcpFd, this.#family);
   }
 }
 
@@ -633,6 +637,8 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
   /** The kernel listening socket (do not close it). */
   readonly listenFd: number;
   readonly #listenFamily: 4 | 6;
+  readonly #libc: Libc;
+  readonly #poller: Poller;
   readonly #byFamily: (RawEndpoint | null)[] = [null, null];
   #listenToken = 0;
   #lastPeer: PeerAddress | null = null;
@@ -658,6 +664,8 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
     );
     this.listenFd = listenFd;
     this.#listenFamily = listenFamily;
+    this.#libc = libc;
+    this.#poller = poller;
     for (const r of raws) this.#byFamily[r.family === 4 ? 0 : 1] = r;
     this.#listenToken = poller.add(listenFd, () => this.#acceptAll());
     const every = Math.max(1000, Math.min(15000, settings.flowIdleMs / 4));
@@ -665,6 +673,7 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
     Deno.unrefTimer(this.#sweep);
   }
 
+  /** The flow a captured segment belongs to (see the base class). */
   protected flowFor(
     raw: RawEndpoint,
     view: DataView,
@@ -684,6 +693,7 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
     return flow;
   }
 
+  /** The flow datagrams for `peer` go to (see the base class). */
   protected flowTo(peer: PeerAddress | null): Flow | null {
     if (peer === null) return null;
     if (peer === this.#lastPeer) return this.#lastFlow;
@@ -693,6 +703,7 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
     return flow;
   }
 
+  /** Accepts pending connections; true when `flow` now has one. */
   protected override adopt(flow: Flow): boolean {
     // The data may have been captured before the poller got round to the listener.
     this.#acceptAll();
@@ -701,7 +712,7 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
 
   /** Accepts every pending connection and attaches each to its flow. */
   #acceptAll(): void {
-    const libc = this.libc;
+    const libc = this.#libc;
     for (let i = 0; i < 256 && !this.closed; i++) {
       let fd: number;
       try {
@@ -721,8 +732,8 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
   }
 
   #attach(fd: number): void {
-    const remote = remoteAddress(this.libc, fd);
-    const local = localAddress(this.libc, fd);
+    const remote = remoteAddress(this.#libc, fd);
+    const local = localAddress(this.#libc, fd);
     const raw = this.#byFamily[remote.ip.family === 4 ? 0 : 1];
     if (raw === null) throw new SyscallError("no raw socket for this address family", 0);
     this.silence(fd, this.#listenFamily);
@@ -733,7 +744,7 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
       flow.lastSeen = performance.now();
       this.flows.set(peer.key, flow);
     } else if (flow.fd >= 0) {
-      abortiveClose(this.libc, flow.fd, flow.fdFamily);
+      abortiveClose(this.#libc, flow.fd, flow.fdFamily);
     }
     flow.fd = fd;
     flow.fdFamily = this.#listenFamily;
@@ -748,7 +759,7 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
     const idle = this.settings.flowIdleMs;
     for (const [key, flow] of this.flows) {
       if (now - flow.lastSeen <= idle) continue;
-      if (flow.fd >= 0) abortiveClose(this.libc, flow.fd, flow.fdFamily);
+      if (flow.fd >= 0) abortiveClose(this.#libc, flow.fd, flow.fdFamily);
       flow.fd = -1;
       flow.connected = false;
       this.flows.delete(key);
@@ -762,20 +773,22 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
     this.#expire(now);
   }
 
+  /** The kernel TCP descriptors open now. */
   protected kernelDescriptors(): number[] {
     const fds = [this.listenFd];
     for (const f of this.flows.values()) if (f.fd >= 0) fds.push(f.fd);
     return fds;
   }
 
+  /** Closes the kernel TCP socket(s) and timers this socket owns. */
   protected closeOwned(removals: Promise<void>[]): void {
     clearInterval(this.#sweep);
     const token = this.#listenToken;
     this.#listenToken = 0;
-    if (token !== 0) removals.push(this.poller.remove(this.listenFd, token));
-    this.libc.symbols.close(this.listenFd);
+    if (token !== 0) removals.push(this.#poller.remove(this.listenFd, token));
+    this.#libc.symbols.close(this.listenFd);
     for (const flow of this.flows.values()) {
-      if (flow.fd >= 0) abortiveClose(this.libc, flow.fd, flow.fdFamily);
+      if (flow.fd >= 0) abortiveClose(this.#libc, flow.fd, flow.fdFamily);
       flow.fd = -1;
       flow.connected = false;
     }
