@@ -229,29 +229,42 @@ export async function runDemo(
       const [ts, bs] = samples[0];
       const dropped = linkRef.up.dropped + linkRef.down.dropped;
       const packets = linkRef.up.packets + linkRef.down.packets;
-      return `${label} ${((now - t0) / 1000).toFixed(1).padStart(4)} s │ ` +
-        `${rate(got - bs, (now - ts) / 1000).padStart(10)} │ ` +
-        `echoed ${mb(got).padStart(8)} │ ` +
-        `srtt ${String(Math.round(clientRef.latest?.srtt ?? 0)).padStart(3)} ms │ ` +
-        `retrans ${String(sum("RetransSegs")).padStart(5)} │ ` +
-        `FEC recovered ${String(sum("FECRecovered")).padStart(5)} │ ` +
-        `link dropped ${dropped}/${packets}`;
+      return `${((now - t0) / 1000).toFixed(1).padStart(5)} s │` +
+        `${rate(got - bs, (now - ts) / 1000).padStart(11)} │` +
+        `${mb(got).padStart(9)} │` +
+        `${String(Math.round(clientRef.latest?.srtt ?? 0)).padStart(5)} ms │` +
+        `${String(sum("RetransSegs")).padStart(8)} │` +
+        `${String(sum("FECRecovered")).padStart(8)} │` +
+        ` ${dropped}/${packets}${label}`;
+    };
+    // In place: one line, cut to the terminal's width so that it never wraps.
+    const columns = () => {
+      try {
+        const c = Deno.consoleSize().columns;
+        return c >= 40 ? c - 1 : 100;
+      } catch {
+        return 100;
+      }
     };
     const show = (label: string) => {
-      if (io.live) io.out(`\r\x1b[2K${status(label)}`);
+      if (io.live) io.out(`\r\x1b[2K${status(label).slice(0, columns())}`);
       else io.out(status(label) + "\n");
     };
+    io.out(
+      `${"time".padStart(7)} │${"throughput".padStart(11)} │${"echoed".padStart(9)} │` +
+        `${"srtt".padStart(8)} │${"retrans".padStart(8)} │${"FEC".padStart(8)} │ link drops\n`,
+    );
     const period = io.live ? 250 : 1000;
     const end = t0 + o.duration * 1000;
     while (performance.now() < end) {
       const wait = Math.min(period, Math.max(0, end - performance.now()));
       await new Promise((r) => setTimeout(r, wait));
-      show("running ");
+      show("");
     }
     let lastShown = performance.now();
     const results = await load.stop(10000, () => {
       if (io.live && performance.now() - lastShown >= 250) {
-        show("draining");
+        show("  draining");
         lastShown = performance.now();
       }
     });
@@ -259,7 +272,7 @@ export async function runDemo(
     const seconds = (performance.now() - t0) / 1000;
     // One more report from each end, so the counters include the drain.
     await new Promise((r) => setTimeout(r, 300));
-    if (io.live) io.out(`\r\x1b[2K${status("done    ")}\n`);
+    if (io.live) io.out(`\r\x1b[2K${status("").slice(0, columns())}\n`);
     const srttMs = client.latest?.srtt ?? 0;
     const kinds = [sum("FastRetransSegs"), sum("EarlyRetransSegs"), sum("LostSegs")] as const;
     const retransmits = sum("RetransSegs");

@@ -14,7 +14,13 @@ Deno.test("e2e (subprocess): the demo runs, prints a summary and exits 0", async
     assert(out.includes("server: deno run -A cli/server.ts -l 127.0.0.1:"), out);
     assert(out.includes("client: deno run -A cli/client.ts -l 127.0.0.1:"), out);
     // Not a terminal: one status line per second instead of a line refreshed in place.
-    assert(/^running +\d+\.\d s │ .* MB\/s │ echoed .* │ srtt +\d+ ms │ retrans/m.test(out), out);
+    assert(/^ +time │ throughput │ +echoed │ +srtt │ retrans │ +FEC │ link drops$/m.test(out), out);
+    assert(
+      /^ +\d+\.\d s │ +\d+\.\d\d MB\/s │ +\d+\.\d MB │ +\d+ ms │ +\d+ │ +\d+ │ \d+\/\d+$/m.test(
+        out,
+      ),
+      out,
+    );
     const m = out.match(
       /^summary: (\d+\.\d) s, (\d+\.\d) MB echoed through the tunnel \(.* each way\), 3\/3 streams intact \(sha256\)$/m,
     );
