@@ -324,9 +324,89 @@ export function topologyCases(): CaseSpec[] {
   return out;
 }
 
+/** Tuning flags and load shapes beyond the issue's list, both directions. */
+export function tuningCases(): CaseSpec[] {
+  const shapes: Array<Omit<CaseSpec, "client" | "server"> & { tag: string }> = [
+    {
+      tag: "mtu 576",
+      name: "",
+      proves: "small datagrams (-mtu 576): more segments per stream, FEC shards of 576 bytes",
+      flags: ["-mtu", "576"],
+      expect: both("mtu: 576"),
+    },
+    {
+      tag: "mtu 1500",
+      name: "",
+      proves: "the largest datagrams kcp-go accepts",
+      flags: ["-mtu", "1500"],
+      expect: both("mtu: 1500"),
+    },
+    {
+      tag: "windows 32",
+      name: "",
+      proves: "-sndwnd 32 -rcvwnd 32: KCP flow control with small windows both ways",
+      flags: ["-sndwnd", "32", "-rcvwnd", "32"],
+      expect: both("sndwnd: 32 rcvwnd: 32"),
+    },
+    {
+      tag: "smuxver 2 streambuf 64k",
+      name: "",
+      proves: "smux v2 per-stream flow control with a 64 KiB window (many UPD frames)",
+      flags: ["-smuxver", "2", "-streambuf", "65536", "-smuxbuf", "1048576"],
+      expect: both("streambuf: 65536"),
+    },
+    {
+      tag: "acknodelay",
+      name: "",
+      proves: "-acknodelay: ACKs flushed at once",
+      flags: ["-acknodelay"],
+      expect: both("acknodelay: true"),
+    },
+    {
+      tag: "ipv6 [::1]",
+      name: "",
+      proves: "the UDP side over IPv6 loopback (server -l [::1]:P, client -r [::1]:P)",
+      host: "::1",
+      check: ({ servers }) => {
+        if (servers[0].count("remote address: [::1]:") !== 1) {
+          throw new Error(`${servers[0].label} did not see one session from [::1]`);
+        }
+      },
+    },
+    {
+      tag: "100 streams",
+      name: "",
+      proves: "100 parallel streams on one session (stream ids, accept backlog, fairness)",
+      streams: 100,
+      bytesPerStream: 48 * 1024,
+    },
+    {
+      tag: "1 stream 16 MiB",
+      name: "",
+      proves: "one bulk stream of 16 MiB each way (windows, back-pressure, long runs)",
+      streams: 1,
+      bytesPerStream: 16 * 1024 * 1024,
+    },
+  ];
+  const out: CaseSpec[] = [];
+  for (const { tag, ...shape } of shapes) {
+    for (const [c, s] of DIRECTIONS) {
+      out.push({ ...shape, name: `${tag} ${dir(c, s)}`, client: c, server: s });
+    }
+  }
+  return out;
+}
+
 /** Every matrix case. */
 export function allCases(): CaseSpec[] {
-  return [...cryptCases(), ...fecCases(), ...streamCases(), ...modeCases(), ...topologyCases()];
+  return [
+    ...cryptCases(),
+    ...fecCases(),
+    ...streamCases(),
+    ...modeCases(),
+    ...topologyCases(),
+    ...tuningCases(),
+  ];
 }
 
 /** Data per case in MiB (one direction). */

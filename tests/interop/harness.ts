@@ -175,9 +175,14 @@ export function udpPortTaken(port: number, hostname = "127.0.0.1"): boolean {
 }
 
 /** Waits until `proc` has bound UDP `port` (a server is ready), failing if it exits. */
-export async function waitUdpBound(proc: Proc, port: number, timeoutMs = 15000): Promise<void> {
+export async function waitUdpBound(
+  proc: Proc,
+  port: number,
+  timeoutMs = 15000,
+  hostname = "127.0.0.1",
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (!udpPortTaken(port)) {
+  while (!udpPortTaken(port, hostname)) {
     if (proc.exited) {
       throw new Error(`${proc.label} exited before binding UDP ${port}\n${proc.tail()}`);
     }
@@ -523,6 +528,8 @@ export interface CaseSpec {
   timeoutMs?: number;
   /** Compressible data instead of random bytes. */
   compressible?: boolean;
+  /** Loopback address of the UDP side (default 127.0.0.1; "::1" for IPv6). */
+  host?: "127.0.0.1" | "::1";
   /**
    * Several servers / custom layouts: returns the server processes and the `-r` value for the
    * client instead of the default single server.
@@ -590,15 +597,17 @@ export async function runCase(spec: CaseSpec): Promise<CaseContext> {
       procs.push(...servers);
       remote = s.remote;
     } else {
-      const port = freePort();
-      const args = ["-l", `127.0.0.1:${port}`, "-t", target.address, "-key", KEY];
+      const host = spec.host ?? "127.0.0.1";
+      const port = freePort(host);
+      const hostPort = host === "::1" ? `[::1]:${port}` : `${host}:${port}`;
+      const args = ["-l", hostPort, "-t", target.address, "-key", KEY];
       args.push(...spec.flags ?? [], ...spec.serverFlags ?? []);
       if (spec.serverJson) args.push("-c", writeJson(spec.serverJson, cleanup));
       const server = startServer(spec.server, args);
       procs.push(server);
       servers = [server];
-      await waitUdpBound(server, port);
-      remote = `127.0.0.1:${port}`;
+      await waitUdpBound(server, port, 15000, host);
+      remote = hostPort;
     }
     const localPort = freePort();
     const cargs = ["-l", `127.0.0.1:${localPort}`, "-r", remote, "-key", KEY];
