@@ -22,9 +22,12 @@ const READ_CHUNK = 256 * 1024;
  * Bytes all streams together may have written but not yet read back. The load generator only
  * has to keep the tunnel busy; letting it queue much more than that only makes the drain at the
  * end long (and bounds nothing the tunnel does: it must stop reading itself when its buffers are
- * full). So the allowance is half a second of the rate seen so far, between these bounds.
+ * full). So the allowance is half a second of the rate seen so far, between these bounds, and
+ * {@link IN_FLIGHT_START} until there is a rate to go by.
  */
 const IN_FLIGHT_MAX = 4 << 20, IN_FLIGHT_MIN = 512 << 10, IN_FLIGHT_SECONDS = 0.5;
+/** The allowance during the first {@link IN_FLIGHT_SECONDS}. */
+const IN_FLIGHT_START = 1 << 20;
 /** Per-stream floor of the allowance (many streams share {@link IN_FLIGHT_MAX}). */
 const IN_FLIGHT_STREAM_MIN = 16 << 10;
 
@@ -37,7 +40,7 @@ class Flow {
   /** One stream's allowance of written-but-unread bytes now. */
   allowance(): number {
     const elapsed = (performance.now() - this.t0) / 1000;
-    let total = IN_FLIGHT_MAX;
+    let total = IN_FLIGHT_START;
     if (elapsed > IN_FLIGHT_SECONDS) {
       const rate = this.read / elapsed;
       total = Math.min(IN_FLIGHT_MAX, Math.max(IN_FLIGHT_MIN, rate * IN_FLIGHT_SECONDS));

@@ -9,8 +9,9 @@
  *     [--delay-ms 30] [--seed 1]
  *
  * Prints `listening <port>` on stdout when ready. On SIGUSR1 it restarts both loss patterns at
- * datagram index 0 and prints `reset <n>` (n counts the resets), so that each measured scenario
- * of either pair starts from the same point of the pattern. On SIGTERM it prints one
+ * datagram index 0 and prints `reset <n> <json>` (n counts the resets; the counters so far, which
+ * a reset keeps), so that each measured scenario of either pair starts from the same point of the
+ * pattern. On SIGTERM it prints one
  * `stats <json>` line ({@link RelayStats}) and exits. Each client address gets its own upstream socket, as a NAT
  * would. Sockets are the libc UDP transport with 4 MiB buffers, so that the relay itself does not
  * drop datagrams at these rates (check `/proc/net/udp` drops of this process to be sure).
@@ -287,7 +288,7 @@ if (import.meta.main) {
   let resets = 0;
   Deno.addSignalListener("SIGUSR1", () => {
     relay.resetPattern();
-    console.log(`reset ${++resets}`);
+    console.log(`reset ${++resets} ${JSON.stringify(relay.stats)}`);
   });
   Deno.addSignalListener("SIGTERM", () => {
     console.log(`stats ${JSON.stringify(relay.stats)}`);

@@ -40,12 +40,20 @@ export interface PairSummary {
   socketDrops: { client: number; server: number };
   /** Kernel UDP RcvbufErrors (system-wide), summed over runs. */
   rcvbufErrors: number;
+  /** Median over runs of RetransSegs / OutSegs in % from each end's SNMP counters. */
+  retransPercent: { client: number; server: number };
+  /** Lossy path: median datagrams per MiB echoed in bulk, each direction (NaN on direct). */
+  bulkDatagramsPerMiB: { c2s: number; s2c: number };
   /** Median per run of the echo target's plus the load generator's CPU share (of one core) during bulk. */
   loadCpuShare: number;
 }
 
 function echoMedian(runs: RunResult[], pick: (e: EchoMetrics) => number, key: "bulk" | "parallel") {
   return median(runs.map((r) => r[key]).filter((e) => e !== undefined).map((e) => pick(e!)));
+}
+
+function retrans(c: Record<string, number> | null | undefined): number {
+  return c ? 100 * c.RetransSegs / c.OutSegs : NaN;
 }
 
 /** Summarises one pair's runs. */
@@ -77,6 +85,14 @@ export function summarise(runs: RunResult[]): PairSummary {
       server: sum(runs.map((r) => r.socketDrops.server)),
     },
     rcvbufErrors: sum(runs.map((r) => r.kernel.rcvbufErrors)),
+    retransPercent: {
+      client: median(ok.map((r) => retrans(r.snmp?.client))),
+      server: median(ok.map((r) => retrans(r.snmp?.server))),
+    },
+    bulkDatagramsPerMiB: {
+      c2s: echoMedian(ok, (e) => e.datagramsPerMiB?.c2s ?? NaN, "bulk"),
+      s2c: echoMedian(ok, (e) => e.datagramsPerMiB?.s2c ?? NaN, "bulk"),
+    },
     loadCpuShare: echoMedian(ok, (e) => (e.cpu.target + e.cpu.loadgen) / e.seconds, "bulk"),
   };
 }
@@ -160,6 +176,30 @@ const ROWS: Row[] = [
     value: (p) => p.rcvbufErrors,
   },
   {
+    label: "retransmitted % of segs, client",
+    kind: "value",
+    ratio: true,
+    value: (p) => p.retransPercent.client,
+  },
+  {
+    label: "retransmitted % of segs, server",
+    kind: "value",
+    ratio: true,
+    value: (p) => p.retransPercent.server,
+  },
+  {
+    label: "datagrams/MiB c2s, bulk (relay)",
+    kind: "count",
+    ratio: true,
+    value: (p) => p.bulkDatagramsPerMiB.c2s,
+  },
+  {
+    label: "datagrams/MiB s2c, bulk (relay)",
+    kind: "count",
+    ratio: true,
+    value: (p) => p.bulkDatagramsPerMiB.s2c,
+  },
+  {
     label: "load gen + target CPU, bulk, cores",
     kind: "value",
     ratio: false,
@@ -186,6 +226,7 @@ export function formatCase(
   );
   for (const row of ROWS) {
     const a = s.ours ? row.value(s.ours) : NaN, b = s.go ? row.value(s.go) : NaN;
+    if (row.label.endsWith("(relay)") && !Number.isFinite(a) && !Number.isFinite(b)) continue;
     out.push(
       `${row.label.padEnd(w)}${fmt(a, row.kind).padStart(10)}${fmt(b, row.kind).padStart(10)}${
         row.ratio ? fmt(ratio(a, b), "ratio").padStart(9) : ""

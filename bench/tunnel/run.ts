@@ -47,6 +47,8 @@ export interface EchoMetrics extends EchoResult {
   cpuPerMiB: CpuSeconds;
   /** Kernel UDP RcvbufErrors during the scenario (system-wide). */
   rcvbufErrors: number;
+  /** Lossy path: datagrams the relay received per MiB echoed, each direction. */
+  datagramsPerMiB?: { c2s: number; s2c: number };
 }
 
 /** The ping-pong scenario's numbers. */
@@ -87,6 +89,8 @@ export interface RunResult {
   kernel: { rcvbufErrors: number; inErrors: number };
   /** What the lossy relay did (lossy path only). */
   relay?: RelayStats;
+  /** Each end's kcptun SNMP counters at the end of the run (from its SIGUSR1 dump). */
+  snmp?: { client: Record<string, number> | null; server: Record<string, number> | null };
   /** Seconds the run took, start to stop. */
   wallSeconds: number;
   /** Seconds each phase took (start, warmup, ping, bulk, parallel, stop). */
@@ -228,6 +232,27 @@ export async function measureCeiling(
   }
 }
 
+/**
+ * The end's SNMP counters: SIGUSR1 makes kcptun (Go's and ours) log one line
+ * `KCP SNMP:&{BytesSent:1 BytesReceived:2 ...}`. Null when it does not answer within 3 s.
+ */
+async function snmpDump(child: Child): Promise<Record<string, number> | null> {
+  const count = (child.output().match(/KCP SNMP:&\{/g) ?? []).length;
+  try {
+    Deno.kill(child.pid, "SIGUSR1");
+    const pattern = new RegExp(`(?:KCP SNMP:&\\{[^}]*\\}[^]*?){${count}}KCP SNMP:&\\{([^}]*)\\}`);
+    const m = await waitForLine(child, pattern, 3000);
+    const out: Record<string, number> = {};
+    for (const kv of m[1].trim().split(/\s+/)) {
+      const i = kv.indexOf(":");
+      if (i > 0) out[kv.slice(0, i)] = Number(kv.slice(i + 1));
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
 /** Every child of the current run, for the signal handler. */
 export const liveChildren: Set<Child> = new Set();
 
@@ -266,12 +291,19 @@ export async function runOnce(
   };
   let resets = 0;
   // Each measured phase starts the relay's loss pattern afresh, once the previous phase's
-  // stream closes have crossed, so both pairs meet the same drops from the same point.
-  const resetLoss = async () => {
-    if (relay === null) return;
+  // stream closes have crossed, so both pairs meet the same drops from the same point. The
+  // relay's counters at each reset give the datagrams of the phase between two resets.
+  const resetLoss = async (): Promise<RelayStats | null> => {
+    if (relay === null) return null;
     await new Promise((r) => setTimeout(r, 200));
     Deno.kill(relay.pid, "SIGUSR1");
-    await waitForLine(relay, new RegExp(`^reset ${++resets}$`, "m"), 5000);
+    const m = await waitForLine(relay, new RegExp(`^reset ${++resets} (\\{.*\\})$`, "m"), 5000);
+    return JSON.parse(m[1]) as RelayStats;
+  };
+  const datagrams = (e: EchoMetrics, a: RelayStats | null, b: RelayStats | null) => {
+    if (a === null || b === null) return;
+    const mib = e.bytes / MIB;
+    e.datagramsPerMiB = { c2s: (b.c2sIn - a.c2sIn) / mib, s2c: (b.s2cIn - a.s2cIn) / mib };
   };
   const children: Child[] = [];
   let relay: Child | null = null;
@@ -343,30 +375,36 @@ export async function runOnce(
     k0 = readKernelUdpCounters();
     phase("start");
     if (o.warmup > 0) {
-      await resetLoss();
       await echoLoad(clientPort, block, 1, o.warmup);
       await pingPong(clientPort, 5, 5, o.pingSize);
     }
     await new Promise((r) => setTimeout(r, 100)); // let the warm-up's streams close
     phase("warmup");
+    let relayMark = await resetLoss();
     if (o.scenarios.includes("ping")) {
-      await resetLoss();
       result.ping = await measuredPing(clientPort, o);
+      relayMark = await resetLoss();
       phase("ping");
     }
     if (o.scenarios.includes("bulk")) {
-      await resetLoss();
       result.bulk = await measuredEcho(clientPort, block, 1, o.seconds, pids);
+      const before = relayMark;
+      relayMark = await resetLoss();
+      datagrams(result.bulk, before, relayMark);
       phase("bulk");
     }
     if (o.scenarios.includes("parallel")) {
-      await resetLoss();
       result.parallel = await measuredEcho(clientPort, block, o.streams, o.seconds, pids);
+      const before = relayMark;
+      relayMark = await resetLoss();
+      datagrams(result.parallel, before, relayMark);
       phase("parallel");
     }
     for (const ch of [client, server]) {
       if (ch.done) throw new Error(`${ch.name} exited during the run`);
     }
+    const [cs, ss] = await Promise.all([snmpDump(client), snmpDump(server)]);
+    result.snmp = { client: cs, server: ss };
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);
   } finally {
