@@ -42,14 +42,25 @@ function readText(path: string): string {
   }
 }
 
-async function inspectorPortOpen(): Promise<boolean> {
-  try {
-    const c = await Deno.connect({ hostname: "127.0.0.1", port: 9229 });
-    c.close();
-    return true;
-  } catch {
-    return false;
+/**
+ * True when process `pid` holds a listening TCP socket on 127.0.0.1:9229 (Deno's inspector).
+ * Read from /proc, so that another process's inspector does not count.
+ */
+function ownsInspectorPort(pid: number): boolean {
+  const inodes = new Set<string>();
+  for (const line of Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // local_address 127.0.0.1:9229 in /proc's hex, state 0A = LISTEN.
+    if (f[1] === `0100007F:${(9229).toString(16).toUpperCase()}` && f[3] === "0A") inodes.add(f[9]);
   }
+  if (inodes.size === 0) return false;
+  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).match(/^socket:\[(\d+)\]$/);
+      if (m && inodes.has(m[1])) return true;
+    } catch { /* closed meanwhile */ }
+  }
+  return false;
 }
 
 function pad2(n: number): string {
@@ -74,7 +85,6 @@ Deno.test("e2e (subprocess): SIGUSR1 prints kcptun's SNMP line and Deno's inspec
     const port = await listeningPort(client);
     await echoTransfer({ port }, { streams: 2, bytes: 1 << 20 });
 
-    const inspectorBefore = await inspectorPortOpen();
     for (const p of procs) p.signal("SIGUSR1");
     for (const p of procs) {
       await waitFor(p.output, DUMP, 5000, "SIGUSR1 output");
@@ -89,8 +99,8 @@ Deno.test("e2e (subprocess): SIGUSR1 prints kcptun's SNMP line and Deno's inspec
     assertEquals(s[4], 1, "server PassiveOpens");
 
     await sleep(500);
-    if (!inspectorBefore) {
-      assert(!(await inspectorPortOpen()), "something still listens on 127.0.0.1:9229");
+    for (const p of procs) {
+      assert(!ownsInspectorPort(p.child.pid), "the inspector still listens on 127.0.0.1:9229");
     }
     // Still serving after the signal.
     await echoTransfer({ port }, { streams: 1, bytes: 64 << 10 });
