@@ -135,22 +135,19 @@ export class SendRing {
   }
 
   /**
-   * Fills slot i: destination `sockaddr` and control message (native addresses, 0 for none),
-   * payload = `p`'s bytes. The caller writes the header at `headersAt + i * 20`.
+   * Fills slot i: the message fields from `msg` (see `Flow.msg`: sockaddr address low/high and
+   * length, control address low/high and length), payload = `p`'s bytes. The caller writes the
+   * header at `headersAt + i * 20`.
    */
-  fill(
-    i: number,
-    name: number,
-    nameLen: number,
-    control: number,
-    controlLen: number,
-    p: Packet,
-  ): void {
+  fill(i: number, msg: Uint32Array, p: Packet): void {
     const v = this.view, h = i * MMSGHDR;
-    putAddress(v, h + OFF_NAME, name);
-    v.setUint32(h + OFF_NAMELEN, nameLen, true);
-    putAddress(v, h + OFF_CONTROL, control);
-    putAddress(v, h + OFF_CONTROLLEN, controlLen);
+    v.setUint32(h + OFF_NAME, msg[0], true);
+    v.setUint32(h + OFF_NAME + 4, msg[1], true);
+    v.setUint32(h + OFF_NAMELEN, msg[2], true);
+    v.setUint32(h + OFF_CONTROL, msg[3], true);
+    v.setUint32(h + OFF_CONTROL + 4, msg[4], true);
+    v.setUint32(h + OFF_CONTROLLEN, msg[5], true);
+    v.setUint32(h + OFF_CONTROLLEN + 4, 0, true);
     const iov = this.#iovAt + i * 2 * IOVEC + IOVEC;
     putAddress(v, iov, bufferAddress(p.buffer) + p.start);
     putAddress(v, iov + 8, p.end - p.start);

@@ -136,14 +136,13 @@ export class Flow extends FlowState {
   raw: RawEndpoint | null = null;
   /** Pseudo-header sum (addresses and protocol). */
   pseudo = 0;
-  /** Native address and length of the destination `sockaddr` (0 for a connected raw socket). */
-  nameAddr = 0;
-  /** See {@link Flow.nameAddr}. */
-  nameLen = 0;
-  /** Native address and length of the source-address control message (0 for none). */
-  controlAddr = 0;
-  /** See {@link Flow.controlAddr}. */
-  controlLen = 0;
+  /**
+   * The per-message fields of `sendmmsg` for this flow, as u32 words: destination `sockaddr`
+   * address (low, high) and length, control message address (low, high) and length; all 0 for
+   * a connected raw socket. Kept as words so that the send loop never handles the 48-bit native
+   * addresses as JS numbers.
+   */
+  readonly msg: Uint32Array = new Uint32Array(6);
   #slab: Uint8Array | null = null;
 
   /** A flow for `peer` (remote port `remotePort`), created by capture or by accept. */
@@ -166,8 +165,10 @@ export class Flow extends FlowState {
     const slab = new Uint8Array(new ArrayBuffer(SOCKADDR_SLOT + 40));
     this.#slab = slab;
     const base = addressOf(slab);
-    this.nameLen = writeSockaddr(slab, 0, raw.family, remote, 0);
-    this.nameAddr = base;
+    const msg = this.msg;
+    msg[0] = base % 0x100000000;
+    msg[1] = Math.floor(base / 0x100000000);
+    msg[2] = writeSockaddr(slab, 0, raw.family, remote, 0);
     const v = new DataView(slab.buffer);
     const at = SOCKADDR_SLOT;
     if (raw.family === 4) {
@@ -176,7 +177,7 @@ export class Flow extends FlowState {
       v.setInt32(at + 8, C.IPPROTO_IP, true);
       v.setInt32(at + 12, C.IP_PKTINFO, true);
       slab.set(local.bytes, at + 16 + 4); // ipi_spec_dst: the source address
-      this.controlLen = 32;
+      msg[5] = 32;
     } else {
       // + struct in6_pktinfo { in6_addr addr; unsigned ifindex; } (20 bytes)
       v.setUint32(at, 16 + 20, true);
@@ -184,9 +185,10 @@ export class Flow extends FlowState {
       v.setInt32(at + 12, C.IPV6_PKTINFO, true);
       slab.set(local.bytes, at + 16);
       v.setUint32(at + 32, local.scope, true);
-      this.controlLen = 40;
+      msg[5] = 40;
     }
-    this.controlAddr = base + at;
+    msg[3] = (base + at) % 0x100000000;
+    msg[4] = Math.floor((base + at) / 0x100000000);
   }
 }
 
@@ -471,11 +473,12 @@ export abstract class FakeTcpSocket implements DatagramSocket {
         windows.next(),
       );
       putChecksum(hdr, at, tcpChecksum(flow.pseudo, hdr, at, TCP_HEADER, p.view, p.start, p.end));
-      ring.fill(k, flow.nameAddr, flow.nameLen, flow.controlAddr, flow.controlLen, p);
+      ring.fill(k, flow.msg, p);
       raw.pending = k + 1;
       if (raw.pending === ring.size) this.#flush(raw);
     }
-    for (const raw of this.raws) if (raw.pending > 0) this.#flush(raw);
+    const raws = this.raws;
+    for (let r = 0; r < raws.length; r++) if (raws[r].pending > 0) this.#flush(raws[r]);
     batch.clear();
   }
 
