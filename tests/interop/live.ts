@@ -1,7 +1,7 @@
 /**
  * Helpers for the live-behaviour tests: single echoes through a tunnel entry, a client session
- * dialled from a fixed local UDP port (to play a restarted client on the same address), and
- * echoes through one smux stream.
+ * dialled from a fixed local UDP port (to play a restarted client on the same address), echoes
+ * through one smux stream, the server-restart scenario.
  *
  * @module
  */
@@ -14,8 +14,19 @@ import { KcpSession } from "../../transforms/kcp/session.ts";
 import type { SmuxDriver, SmuxStream } from "../../transforms/smux/driver.ts";
 import { parseIp } from "../../transports/sockaddr.ts";
 import type { UdpSocket, UdpTransport } from "../../transports/udp.ts";
-import { sleep } from "../support/net.ts";
-import { echoStreams, seededBytes, sha256 } from "./harness.ts";
+import { freePort, readExactly, sleep, writeAll } from "../support/net.ts";
+import {
+  echoStreams,
+  EchoTarget,
+  type Impl,
+  KEY,
+  type Proc,
+  seededBytes,
+  sha256,
+  startClient,
+  startServer,
+  waitUdpBound,
+} from "./harness.ts";
 
 /** Echoes `bytes` through one new connection to TCP `port`; throws why it failed. */
 export async function echoOnce(
@@ -176,4 +187,87 @@ export async function eventually(cond: () => boolean, timeoutMs: number): Promis
     await sleep(50);
   }
   return true;
+}
+
+/** The longest a client may take to recover from a restarted server (smux: 30–60 s). */
+export const RECOVERY_BOUND_MS = 75000;
+
+/**
+ * The server of a `client`→`server` pair is killed (SIGKILL) and restarted on the same port
+ * while a stream is open. The client only learns through smux's keepalive check (every 30 s,
+ * fails when no frame came since the previous check), so recovery takes 30–60 s. Checks: the old
+ * stream ends (EOF or error, no bytes), a new connection echoes within
+ * {@link RECOVERY_BOUND_MS} of the kill, the client is still running. Returns the recovery time
+ * in ms and the client process's output.
+ */
+export async function serverRestarted(
+  client: Impl,
+  server: Impl,
+): Promise<{ recoveryMs: number; clientOutput: string }> {
+  const target = EchoTarget.tcp();
+  const sp = freePort(), cp = freePort();
+  const sargs = ["-l", `127.0.0.1:${sp}`, "-t", target.address, "-key", KEY];
+  const procs: Proc[] = [];
+  const tails = () => procs.map((p) => p.tail()).join("\n");
+  try {
+    const first = startServer(server, sargs, `${server} server (first)`);
+    procs.push(first);
+    await waitUdpBound(first, sp);
+    const c = startClient(client, [
+      "-l",
+      `127.0.0.1:${cp}`,
+      "-r",
+      `127.0.0.1:${sp}`,
+      "-key",
+      KEY,
+      "-keepalive",
+      "2",
+    ]);
+    procs.push(c);
+    await c.waitFor("listening on:");
+    const old = await Deno.connect({ hostname: "127.0.0.1", port: cp });
+    const data = seededBytes(7, 65536);
+    await writeAll(old, data);
+    await readExactly(old, data.length);
+
+    const killedAt = performance.now();
+    await first.kill();
+    const second = startServer(server, sargs, `${server} server (restarted)`);
+    procs.push(second);
+    await waitUdpBound(second, sp);
+    const oldEnd = listenQuietly(old, RECOVERY_BOUND_MS);
+
+    let recoveredAt = 0;
+    let attempts = 0;
+    const failures: string[] = [];
+    while (recoveredAt === 0) {
+      const left = RECOVERY_BOUND_MS - (performance.now() - killedAt);
+      if (left <= 0) break;
+      attempts++;
+      try {
+        await echoOnce(cp, 16384, 100 + attempts, left);
+        recoveredAt = performance.now();
+      } catch (e) {
+        failures.push(`attempt ${attempts}: ${(e as Error).message}`);
+      }
+    }
+    if (recoveredAt === 0) {
+      throw new Error(
+        `no echo within ${RECOVERY_BOUND_MS} ms of the restart\n${failures.join("\n")}`,
+      );
+    }
+    const o = await oldEnd;
+    if (o.ended === null) throw new Error(`the old stream neither ended nor failed`);
+    if (o.bytes !== 0) throw new Error(`the old stream got ${o.bytes} bytes after the restart`);
+    if (c.exited) throw new Error("the client exited");
+    if (second.count("stream opened") < 1) {
+      throw new Error("the restarted server carried no stream");
+    }
+    return { recoveryMs: recoveredAt - killedAt, clientOutput: c.output() };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${tails()}`);
+  } finally {
+    await Promise.allSettled(procs.map((p) => p.stop()));
+    await target.close();
+  }
 }
