@@ -546,11 +546,13 @@ export abstract class FakeTcpSocket implements DatagramSocket {
     if (e1 !== 0) this.settings.log(`faketcp: ${libc.describe("set TTL 1", e1)}`);
     const e2 = attachFilter(libc, fd, dropAll());
     if (e2 !== 0) this.settings.log(`faketcp: ${libc.describe("attach drop filter", e2)}`);
+    scratch ??= new Uint8Array(new ArrayBuffer(65536));
     drain(libc, fd, scratch);
   }
 }
 
-const scratch = new Uint8Array(new ArrayBuffer(65536));
+/** Where drained bytes go (made on first use, so importing this module allocates nothing). */
+let scratch: Uint8Array | null = null;
 
 /** A socket dialled to one server: one flow, one raw socket connected to the server's address. */
 export class FakeTcpDialSocket extends FakeTcpSocket {
