@@ -7,6 +7,7 @@ import { clientSession } from "../../transforms/kcp/dial.ts";
 import { KcpListener } from "../../transforms/kcp/listener.ts";
 import { KcpSession } from "../../transforms/kcp/session.ts";
 import padding from "../../examples/padding.ts";
+import { SmuxDriver } from "../../transforms/smux/driver.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { MemoryNetwork, peer, prng } from "../support/memory_socket.ts";
 
@@ -166,4 +167,33 @@ Deno.test("kcp session: a full send window holds writes until ACKs come back", a
   client.close();
   await listener.close();
   await writing.catch(() => {});
+});
+
+Deno.test("kcp session + smux: a server stream echoing into itself with pipeTo (re-entrant update)", async () => {
+  const { listener, dial } = setup(0.02, 9);
+  const client = dial();
+  const cmux = new SmuxDriver(client, { role: "client" });
+  const serving = (async () => {
+    const s = await listener.accept();
+    const smux = new SmuxDriver(s!, { role: "server" });
+    for (let i = 0; i < 4; i++) {
+      const st = await smux.acceptStream();
+      st.readable.pipeTo(st.writable).catch(() => {});
+    }
+    return smux;
+  })();
+  for (let i = 0; i < 4; i++) {
+    const st = cmux.openStream();
+    const data = randomBytes(200_000, 100 + i);
+    const w = st.writable.getWriter();
+    const back = readN(st.readable, data.length);
+    for (let at = 0; at < data.length; at += 7000) await w.write(data.slice(at, at + 7000));
+    assertEquals(await back, data);
+    await w.close();
+  }
+  const smux = await serving;
+  await cmux.close();
+  await smux.close();
+  client.close();
+  await listener.close();
 });

@@ -447,10 +447,13 @@ class StreamHandle implements SmuxStream {
   update(): void {
     const core = this.#core;
     const id = this.id;
-    if (this.#pull !== null && this.#tryPull()) {
-      const wake = this.#pull;
+    const wake = this.#pull;
+    if (wake !== null) {
+      // Taken before the pull: enqueueing can run a pipe's write on this same stream, which
+      // re-enters update() and must not see (and consume) this waiter again.
       this.#pull = null;
-      wake();
+      if (this.#tryPull()) wake();
+      else if (this.#pull === null) this.#pull = wake;
     }
     const err = this.#failure();
     if (this.#write !== null) {
