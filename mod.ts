@@ -104,3 +104,4 @@ export {
 export type { AppConn, AppEndpoint, AppListener } from "./transports/app.ts";
 export { TcpEndpoint, tcpStage } from "./transports/tcp.ts";
 export { UnixEndpoint, unixStage } from "./transports/unix.ts";
+export * from "./transports/faketcp.ts";

@@ -7,7 +7,9 @@
  */
 
 import { defaultPool } from "../pipeline/packet.ts";
+import type { Pipeline } from "../pipeline/pipeline.ts";
 import type { StageRegistry } from "../pipeline/registry.ts";
+import { fakeTcpUnavailableReason } from "../transports/faketcp.ts";
 import { type Snmp, snmp as processSnmp } from "../pipeline/snmp.ts";
 import { StageError } from "../pipeline/stage.ts";
 import type { AppEndpoint } from "../transports/app.ts";
@@ -79,6 +81,13 @@ function ops(
   };
 }
 
+/** Fails with fake TCP's one-line reason when the pipeline needs it and it cannot run here. */
+function checkTransport(pipeline: Pipeline): void {
+  if (pipeline.boundary("transport")?.name !== "faketcp") return;
+  const why = fakeTcpUnavailableReason();
+  if (why !== null) throw new StageError(why);
+}
+
 /** Starts a client from a resolved config. */
 export async function startClientEnd(
   config: ClientConfig,
@@ -87,6 +96,7 @@ export async function startClientEnd(
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
+  checkTransport(pipeline);
   // kcptun listens first, then logs its settings (with the bound address), then derives the key.
   const appStage = pipeline.boundary("app")!;
   const app = appStage.definition.create(appStage.options, {
@@ -136,6 +146,7 @@ export async function startServerEnd(
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
+  checkTransport(pipeline);
   for (const line of startupLines(config)) logger.log(line);
   logger.log("initiating key derivation");
   const tunnel = createTunnel(config, pipeline, { snmp, log: logger.log });

@@ -7,7 +7,8 @@
  */
 
 import type { Snmp } from "../pipeline/snmp.ts";
-import { KcpListener } from "../transforms/kcp/listener.ts";
+import { KcpListener, type KcpListenerOptions } from "../transforms/kcp/listener.ts";
+import { udpTransport } from "../transports/udp.ts";
 import { KcpSession } from "../transforms/kcp/session.ts";
 import type { SmuxStream } from "../transforms/smux/driver.ts";
 import { joinHostPort } from "./address.ts";
@@ -154,37 +155,44 @@ export async function startServer(
   const { shared, locator } = t.serverRouting();
   const addr = config.listenAddress;
   const listeners: KcpListener[] = [];
+  const listenerOptions: KcpListenerOptions = {
+    shared,
+    locator,
+    snmp: opts.snmp,
+    createSession: (sock, peer, conv) => {
+      const { chain, decodeChain } = t.serverChains();
+      return new KcpSession(sock, peer, chain, {
+        conv,
+        mtu: t.kcp.mtu,
+        kcp: t.kcp.kcp,
+        pool: t.ctx.pool,
+        snmp: opts.snmp,
+        decodeChain,
+      });
+    },
+  };
+  // As Go's kcptun, a fake-TCP server also serves plain UDP on the same ports.
+  const transports = [t.transport];
+  if (t.pipeline.boundary("transport")?.name === "faketcp") {
+    transports.push(udpTransport({ pool: t.ctx.pool, log: t.ctx.log }));
+  }
+  const options = { sockbuf: config.sockbuf, dscp: config.dscp };
   try {
     for (let port = addr.minPort; port <= addr.maxPort; port++) {
-      const socket = await t.transport.listen(addr.host, port, {
-        sockbuf: config.sockbuf,
-        dscp: config.dscp,
-      });
-      listeners.push(
-        new KcpListener(socket, {
-          shared,
-          locator,
-          snmp: opts.snmp,
-          createSession: (sock, peer, conv) => {
-            const { chain, decodeChain } = t.serverChains();
-            return new KcpSession(sock, peer, chain, {
-              conv,
-              mtu: t.kcp.mtu,
-              kcp: t.kcp.kcp,
-              pool: t.ctx.pool,
-              snmp: opts.snmp,
-              decodeChain,
-            });
-          },
-        }),
-      );
+      for (const transport of transports) {
+        const socket = await transport.listen(addr.host, port, options);
+        listeners.push(new KcpListener(socket, listenerOptions));
+      }
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
     const why = e instanceof Error ? e.message : String(e);
     // The transport's error may already say `listen udp <addr>: …`; say it once.
     if (why.startsWith("listen ")) throw new Error(why);
-    const where = joinHostPort(addr.host, addr.minPort + listeners.length);
+    const where = joinHostPort(
+      addr.host,
+      addr.minPort + Math.floor(listeners.length / transports.length),
+    );
     throw new Error(`listen ${where}: ${why}`);
   }
   return new ServerApp(config, listeners, opts);

@@ -11,6 +11,7 @@ import { fecStage } from "../transforms/fec/mod.ts";
 import { kcpStage } from "../transforms/kcp/stage.ts";
 import { smuxStage } from "../transforms/smux/mod.ts";
 import { snappyStage } from "../transforms/snappy/mod.ts";
+import { faketcpStage } from "../transports/faketcp.ts";
 import { tcpStage } from "../transports/tcp.ts";
 import { udpStage } from "../transports/udp.ts";
 import { unixStage } from "../transports/unix.ts";
@@ -27,6 +28,7 @@ export const BUILTIN_STAGES: readonly StageDefinition[] = [
   fecStage,
   cryptStage,
   udpStage,
+  faketcpStage,
 ];
 
 /** A fresh registry holding the built-in stages (add plugins or faketcp to it as needed). */
