@@ -49,15 +49,16 @@ export function socketInodes(pid: number | "self"): Set<string> {
 }
 
 /**
- * Datagrams the kernel dropped on receive for the UDP sockets `pid` holds now (the `drops`
- * column of /proc/net/udp and udp6: receive-buffer overflows and other receive drops, counted
- * per socket since it was opened). NaN when the process is gone.
+ * Datagrams the kernel dropped on receive for the UDP and raw sockets `pid` holds now (the
+ * `drops` column of /proc/net/udp, udp6, raw and raw6: receive-buffer overflows and other
+ * receive drops, counted per socket since it was opened; raw sockets are what `-tcp` receives
+ * on). NaN when the process is gone.
  */
 export function udpSocketDrops(pid: number): number {
   const inodes = socketInodes(pid);
   if (inodes.size === 0) return NaN;
   let drops = 0;
-  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+  for (const file of ["/proc/net/udp", "/proc/net/udp6", "/proc/net/raw", "/proc/net/raw6"]) {
     let text: string;
     try {
       text = Deno.readTextFileSync(file);

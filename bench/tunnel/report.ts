@@ -158,13 +158,13 @@ const ROWS: Row[] = [
   { label: "peak RSS client, MiB", kind: "value", ratio: true, value: (p) => p.peakRssMiB.client },
   { label: "peak RSS server, MiB", kind: "value", ratio: true, value: (p) => p.peakRssMiB.server },
   {
-    label: "UDP socket drops client (sum)",
+    label: "socket drops client (sum)",
     kind: "count",
     ratio: false,
     value: (p) => p.socketDrops.client,
   },
   {
-    label: "UDP socket drops server (sum)",
+    label: "socket drops server (sum)",
     kind: "count",
     ratio: false,
     value: (p) => p.socketDrops.server,
