@@ -377,6 +377,24 @@ Deno.test("check(): ACK-no-delay flushes ACKs right after input", () => {
   assertEquals(kcp.check(5), Infinity, "nothing left to do");
 });
 
+Deno.test("check(): a datagram's worth of queued ACKs is flushed at input (2026 rule), unless disabled", () => {
+  for (const ackWhenFull of [true, false]) {
+    const { kcp } = newKcp(1, { ackWhenFull, rcvWnd: 256, interval: 100 });
+    updateOut(kcp, 0);
+    const full = Math.ceil(kcp.mtu / KCP_OVERHEAD); // 59 ACKs fill a 1400-byte datagram
+    for (let sn = 0; sn < full - 1; sn++) feed(kcp, push(sn, 1, new Uint8Array(1)), 5);
+    assertEquals(kcp.check(5), 100, "fewer than a datagram of ACKs waits for the interval");
+    feed(kcp, push(full - 1, 1, new Uint8Array(1)), 5);
+    const acks = segmentsOf(updateOut(kcp, 5)).filter((s) => s.cmd === KcpCmd.Ack);
+    // In-order data: the flush sends only the newest ACK (kcp-go skips those below rcv_nxt).
+    assertEquals(
+      acks.map((a) => a.sn),
+      ackWhenFull ? [full - 1] : [],
+      `ackWhenFull ${ackWhenFull}`,
+    );
+  }
+});
+
 Deno.test("setters: kcp-go clamps and ignores", () => {
   const { kcp } = newKcp(1);
   kcp.setNoDelay(1, 1, 2, 1);

@@ -84,6 +84,13 @@ export interface KcpOptions {
   nc?: number;
   /** Flush ACKs right after input instead of at the next interval (kcptun `-acknodelay`). */
   ackNoDelay?: boolean;
+  /**
+   * Flush queued ACKs at input as soon as a datagram's worth (mtu / 24) is waiting, as kcp-go
+   * 2026 does (default true). kcp-go 2021 waited for the next interval; with a busy event loop
+   * that delay can outlast the peer's RTO and cause spurious retransmissions. Wire format and
+   * contents are unchanged; only when full ACK datagrams leave. false = 2021 timing.
+   */
+  ackWhenFull?: boolean;
   /** First zero-window probe wait (default {@link PROBE_INIT}, the 2021 value; 2026 uses 500). */
   probeInit?: number;
 }
@@ -127,6 +134,8 @@ export class Kcp {
   readonly conv: number;
   /** Flush ACKs right after {@link Kcp.input} (kcptun `-acknodelay`). */
   ackNoDelay: boolean;
+  /** See {@link KcpOptions.ackWhenFull}. */
+  ackWhenFull: boolean;
 
   readonly #snmp: Snmp;
   readonly #segPool: SegmentPool;
@@ -194,6 +203,7 @@ export class Kcp {
     this.#snmp = options.snmp ?? processSnmp;
     this.#segPool = options.segmentPool ?? defaultSegmentPool;
     this.ackNoDelay = options.ackNoDelay ?? false;
+    this.ackWhenFull = options.ackWhenFull ?? true;
     if (options.probeInit !== undefined) this.#probeInit = options.probeInit;
     this.#resizeRcvSlots(WND_RCV_DEFAULT);
     if (options.mtu !== undefined && !this.setMtu(options.mtu)) {
@@ -503,7 +513,10 @@ export class Kcp {
     if (this.#nocwnd === 0 && ((this.#sndUna - prevUna) | 0) > 0) this.#growCwnd();
 
     if (windowSlides) this.#pending = PENDING_FULL;
-    else if (this.ackNoDelay && this.#ackCount > 0 && this.#pending === PENDING_NONE) {
+    else if (
+      this.#ackCount > 0 && this.#pending === PENDING_NONE &&
+      (this.ackNoDelay || (this.ackWhenFull && this.#ackCount >= this.#mtu / KCP_OVERHEAD))
+    ) {
       this.#pending = PENDING_ACKS;
     }
     return KcpInputResult.Ok;
