@@ -13,13 +13,13 @@ import {
   BYTES_PER_STREAM,
   type CaseSpec,
   expectLine,
+  freePortRange,
   type Impl,
   type Proc,
   startServer,
   STREAMS,
   waitUdpBound,
 } from "./harness.ts";
-import { freePortRange } from "../support/net.ts";
 
 /** The two directions: [client, server]. */
 export const DIRECTIONS: ReadonlyArray<readonly [Impl, Impl]> = [["ts", "go"], ["go", "ts"]];

@@ -10,7 +10,7 @@
  */
 
 import { GO_CLIENT, GO_SERVER } from "../support/kcptun.ts";
-import { freePort, sleep } from "../support/net.ts";
+import { sleep } from "../support/net.ts";
 import { missing } from "../support/requires.ts";
 
 /** Which implementation runs an end. */
@@ -22,6 +22,41 @@ const CLI = {
   client: new URL("cli/client.ts", REPO).pathname,
   server: new URL("cli/server.ts", REPO).pathname,
 };
+
+/**
+ * A loopback port free for both UDP and TCP a moment ago, picked at random below the kernel's
+ * ephemeral range (32768+): ports the kernel hands out (port 0, outgoing connections, dialled
+ * UDP sockets of every test running in parallel) then never collide with it.
+ */
+export function freePort(hostname = "127.0.0.1"): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * 22000);
+    try {
+      Deno.listenDatagram({ transport: "udp", hostname, port }).close();
+      Deno.listen({ hostname, port }).close();
+      return port;
+    } catch { /* taken: try another */ }
+  }
+  throw new Error("no free port found");
+}
+
+/** `count` consecutive ports free for UDP and TCP, below the ephemeral range. */
+export function freePortRange(count: number, hostname = "127.0.0.1"): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 10000 + Math.floor(Math.random() * 22000);
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) {
+      try {
+        Deno.listenDatagram({ transport: "udp", hostname, port: p }).close();
+        Deno.listen({ hostname, port: p }).close();
+      } catch {
+        ok = false;
+      }
+    }
+    if (ok) return base;
+  }
+  throw new Error("no free port range found");
+}
 
 /** Default shared key of the suite (explicit on both sides, never kcptun's default). */
 export const KEY = "interop-suite-key";
@@ -109,7 +144,8 @@ export class Proc {
   tail(lines = 40): string {
     const all = this.#text.trimEnd().split("\n");
     const shown = all.slice(-lines).map((l) => `    | ${l}`).join("\n");
-    return `  --- ${this.label} (pid ${this.pid}): ${this.args.join(" ")}\n` +
+    const state = this.exited ? `, exited: ${describeStatus(this.#status)}` : "";
+    return `  --- ${this.label} (pid ${this.pid}${state}): ${this.args.join(" ")}\n` +
       (all.length > lines ? `    | … ${all.length - lines} earlier lines\n` : "") + shown;
   }
 
@@ -580,8 +616,22 @@ function writeJson(obj: Record<string, unknown>, cleanup: string[]): string {
   return path;
 }
 
-/** Runs one case; throws with every process's output tail on failure. */
+/**
+ * Runs one case; throws with every process's output tail on failure. A port taken between
+ * picking it and binding it (other tests run in parallel) restarts the case on new ports.
+ */
 export async function runCase(spec: CaseSpec): Promise<CaseContext> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await runCaseOnce(spec);
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (attempt >= 3 || !/address already in use|Address in use|AddrInUse/i.test(msg)) throw e;
+    }
+  }
+}
+
+async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
   const procs: Proc[] = [];
   const cleanup: string[] = [];
   const target = spec.target === "unix" ? EchoTarget.unix() : EchoTarget.tcp();
@@ -615,7 +665,9 @@ export async function runCase(spec: CaseSpec): Promise<CaseContext> {
     if (spec.clientJson) cargs.push("-c", writeJson(spec.clientJson, cleanup));
     const client = startClient(spec.client, cargs);
     procs.push(client);
-    await waitTcpListening(client, localPort);
+    // Both kcptun and we log this line once the TCP listener is bound (no probe connection,
+    // which would open a stream of its own).
+    await client.waitFor("listening on:", 15000);
     report = await echoStreams({ port: localPort }, {
       streams: spec.streams ?? STREAMS,
       bytes: spec.bytesPerStream ?? BYTES_PER_STREAM,

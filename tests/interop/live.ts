@@ -14,10 +14,11 @@ import { KcpSession } from "../../transforms/kcp/session.ts";
 import type { SmuxDriver, SmuxStream } from "../../transforms/smux/driver.ts";
 import { parseIp } from "../../transports/sockaddr.ts";
 import type { UdpSocket, UdpTransport } from "../../transports/udp.ts";
-import { freePort, readExactly, sleep, writeAll } from "../support/net.ts";
+import { readExactly, sleep, writeAll } from "../support/net.ts";
 import {
   echoStreams,
   EchoTarget,
+  freePort,
   type Impl,
   KEY,
   type Proc,
@@ -259,7 +260,7 @@ export async function serverRestarted(
     const o = await oldEnd;
     if (o.ended === null) throw new Error(`the old stream neither ended nor failed`);
     if (o.bytes !== 0) throw new Error(`the old stream got ${o.bytes} bytes after the restart`);
-    if (c.exited) throw new Error("the client exited");
+    if (c.exited) throw new Error(`the client exited (${c.status?.signal ?? c.status?.code})`);
     if (second.count("stream opened") < 1) {
       throw new Error("the restarted server carried no stream");
     }

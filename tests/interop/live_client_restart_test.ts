@@ -7,9 +7,8 @@
  */
 
 import { assert } from "../support/assert.ts";
-import { freePort } from "../support/net.ts";
 import { missing } from "../support/requires.ts";
-import { EchoTarget, type Impl, KEY, startServer, waitUdpBound } from "./harness.ts";
+import { EchoTarget, freePort, type Impl, KEY, startServer, waitUdpBound } from "./harness.ts";
 import { clientTunnel, echoOverStream, eventually, fixedPortSession } from "./live.ts";
 
 async function restartedClientReplaces(server: Impl): Promise<void> {

@@ -12,10 +12,10 @@
  */
 
 import { assert } from "../support/assert.ts";
-import { freePort } from "../support/net.ts";
 import { missing } from "../support/requires.ts";
 import {
   EchoTarget,
+  freePort,
   type Impl,
   type Proc,
   seededBytes,

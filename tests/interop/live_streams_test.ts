@@ -9,12 +9,13 @@
  */
 
 import { assert } from "../support/assert.ts";
-import { freePort, readExactly, sleep, writeAll } from "../support/net.ts";
+import { readExactly, sleep, writeAll } from "../support/net.ts";
 import { missing } from "../support/requires.ts";
 import {
   describeFailures,
   echoStreams,
   EchoTarget,
+  freePort,
   type Impl,
   KEY,
   type Proc,
