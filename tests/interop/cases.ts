@@ -397,6 +397,59 @@ export function tuningCases(): CaseSpec[] {
   return out;
 }
 
+function atLeast(row: Record<string, number>, field: string, min: number, who: string): void {
+  if (!(row[field] >= min)) {
+    throw new Error(
+      `${who} ${field} = ${row[field]}, want at least ${min}: ${JSON.stringify(row)}`,
+    );
+  }
+}
+
+/**
+ * A lossy path (a relay dropping datagrams at random, seeded) between the ends: FEC recovery with
+ * the other implementation's parity, retransmissions, both directions. The SNMP counters of both
+ * ends prove which mechanism did the work.
+ */
+export function lossyCases(): CaseSpec[] {
+  const out: CaseSpec[] = [];
+  for (const [c, s] of DIRECTIONS) {
+    out.push({
+      name: `lossy 3% fec 10/3 ${dir(c, s)}`,
+      proves: "each end rebuilds lost datagrams from the other's parity (FECRecovered > 0 on both)",
+      client: c,
+      server: s,
+      loss: 0.03,
+      snmp: true,
+      check: ({ snmp }) => {
+        atLeast(snmp.client, "FECRecovered", 1, "client");
+        atLeast(snmp.server, "FECRecovered", 1, "server");
+      },
+    });
+    out.push({
+      name: `lossy 3% no fec ${dir(c, s)}`,
+      proves: "KCP retransmission alone repairs losses (RetransSegs > 0 on both, no FEC)",
+      client: c,
+      server: s,
+      flags: ["-ds", "0", "-ps", "0"],
+      loss: 0.03,
+      snmp: true,
+      check: ({ snmp }) => {
+        atLeast(snmp.client, "RetransSegs", 1, "client");
+        atLeast(snmp.server, "RetransSegs", 1, "server");
+      },
+    });
+    out.push({
+      name: `lossy 10% fast3 smuxver 2 ${dir(c, s)}`,
+      proves: "heavy loss with aggressive retransmission, FEC and smux v2 together",
+      client: c,
+      server: s,
+      flags: ["-mode", "fast3", "-smuxver", "2"],
+      loss: 0.1,
+    });
+  }
+  return out;
+}
+
 /** Every matrix case. */
 export function allCases(): CaseSpec[] {
   return [
@@ -406,6 +459,7 @@ export function allCases(): CaseSpec[] {
     ...modeCases(),
     ...topologyCases(),
     ...tuningCases(),
+    ...lossyCases(),
   ];
 }
 

@@ -532,6 +532,109 @@ export function describeFailures(r: EchoReport): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lossy path
+
+/**
+ * A UDP relay between a client and a server on loopback that drops datagrams at random (seeded),
+ * independently each way. One upstream socket per client address, as a NAT would.
+ */
+export class UdpRelay {
+  /** The port clients dial. */
+  readonly port: number;
+  /** Datagrams forwarded and dropped, per direction. */
+  readonly stats = { up: 0, down: 0, droppedUp: 0, droppedDown: 0 };
+  readonly #front: Deno.DatagramConn;
+  readonly #server: Deno.NetAddr;
+  readonly #loss: number;
+  readonly #backs = new Map<string, Deno.DatagramConn>();
+  readonly #tasks: Promise<void>[] = [];
+  #x: number;
+  #closed = false;
+
+  /** Relays to `127.0.0.1:serverPort`, dropping each datagram with probability `loss`. */
+  constructor(serverPort: number, loss: number, seed: number) {
+    this.port = freePort();
+    this.#front = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: this.port });
+    this.#server = { transport: "udp", hostname: "127.0.0.1", port: serverPort };
+    this.#loss = loss;
+    this.#x = (seed * 2654435761) >>> 0 || 1;
+    this.#tasks.push(this.#pumpUp());
+  }
+
+  #drop(): boolean {
+    let x = this.#x;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    this.#x = x;
+    return x / 4294967296 < this.#loss;
+  }
+
+  async #pumpUp(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const [data, from] = await this.#front.receive();
+        const addr = from as Deno.NetAddr;
+        const key = `${addr.hostname}:${addr.port}`;
+        let back = this.#backs.get(key);
+        if (!back) {
+          back = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+          this.#backs.set(key, back);
+          this.#tasks.push(this.#pumpDown(back, addr));
+        }
+        if (this.#drop()) {
+          this.stats.droppedUp++;
+          continue;
+        }
+        this.stats.up++;
+        await back.send(data, this.#server);
+      }
+    } catch { /* closed */ }
+  }
+
+  async #pumpDown(back: Deno.DatagramConn, client: Deno.NetAddr): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const [data] = await back.receive();
+        if (this.#drop()) {
+          this.stats.droppedDown++;
+          continue;
+        }
+        this.stats.down++;
+        await this.#front.send(data, client);
+      }
+    } catch { /* closed */ }
+  }
+
+  /** Stops relaying and closes every socket. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const c of [this.#front, ...this.#backs.values()]) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await Promise.allSettled(this.#tasks);
+  }
+}
+
+/** The last row of a kcptun `-snmplog` CSV file, by column name (empty when there is none). */
+export function lastSnmpRow(path: string): Record<string, number> {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return {};
+  }
+  const lines = text.trim().split("\n");
+  if (lines.length < 2) return {};
+  const head = lines[0].split(","), row = lines[lines.length - 1].split(",");
+  return Object.fromEntries(head.map((h, i) => [h, Number(row[i])]));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Matrix cases
 
 /** One interop case: a client and a server of given implementations and flags. */
@@ -564,6 +667,10 @@ export interface CaseSpec {
   timeoutMs?: number;
   /** Compressible data instead of random bytes. */
   compressible?: boolean;
+  /** Datagrams lost at random (seeded), each way, by a relay between the ends (default none). */
+  loss?: number;
+  /** Both ends write `-snmplog` every second; `check` gets their last rows. */
+  snmp?: boolean;
   /** Loopback address of the UDP side (default 127.0.0.1; "::1" for IPv6). */
   host?: "127.0.0.1" | "::1";
   /**
@@ -593,6 +700,10 @@ export interface CaseContext {
   target: EchoTarget;
   /** The data report. */
   report: EchoReport;
+  /** The relay, in lossy cases. */
+  relay: UdpRelay | null;
+  /** Last `-snmplog` rows of the client and of the (first) server, when `snmp` was asked. */
+  snmp: { client: Record<string, number>; server: Record<string, number> };
 }
 
 /** Fails unless `p` logged a line ending in (or containing, space-delimited) `line`. */
@@ -637,7 +748,15 @@ async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
   const target = spec.target === "unix" ? EchoTarget.unix() : EchoTarget.tcp();
   const seed = caseSeed++ * 1000;
   let report: EchoReport | null = null;
-  const tails = () => procs.map((p) => p.tail()).join("\n");
+  let relay: UdpRelay | null = null;
+  const snmpDir = spec.snmp ? Deno.makeTempDirSync({ prefix: "kcptun-interop-snmp-" }) : "";
+  // The file name is a Go time layout: "snmp.csv" has no layout token in it.
+  const snmpFlags = (who: string) =>
+    spec.snmp ? ["-snmplog", `${snmpDir}/${who}/snmp.csv`, "-snmpperiod", "1"] : [];
+  if (spec.snmp) { for (const who of ["client", "server"]) Deno.mkdirSync(`${snmpDir}/${who}`); }
+  const tails = () =>
+    procs.map((p) => p.tail()).join("\n") +
+    (relay ? `\n  --- relay: ${JSON.stringify(relay.stats)}` : "");
   try {
     let servers: Proc[];
     let remote: string;
@@ -651,17 +770,21 @@ async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
       const port = freePort(host);
       const hostPort = host === "::1" ? `[::1]:${port}` : `${host}:${port}`;
       const args = ["-l", hostPort, "-t", target.address, "-key", KEY];
-      args.push(...spec.flags ?? [], ...spec.serverFlags ?? []);
+      args.push(...spec.flags ?? [], ...spec.serverFlags ?? [], ...snmpFlags("server"));
       if (spec.serverJson) args.push("-c", writeJson(spec.serverJson, cleanup));
       const server = startServer(spec.server, args);
       procs.push(server);
       servers = [server];
       await waitUdpBound(server, port, 15000, host);
       remote = hostPort;
+      if (spec.loss !== undefined) {
+        relay = new UdpRelay(port, spec.loss, seed);
+        remote = `127.0.0.1:${relay.port}`;
+      }
     }
     const localPort = freePort();
     const cargs = ["-l", `127.0.0.1:${localPort}`, "-r", remote, "-key", KEY];
-    cargs.push(...spec.flags ?? [], ...spec.clientFlags ?? []);
+    cargs.push(...spec.flags ?? [], ...spec.clientFlags ?? [], ...snmpFlags("client"));
     if (spec.clientJson) cargs.push("-c", writeJson(spec.clientJson, cleanup));
     const client = startClient(spec.client, cargs);
     procs.push(client);
@@ -682,7 +805,13 @@ async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
     }
     for (const line of spec.expect?.client ?? []) expectLine(client, line);
     for (const line of spec.expect?.server ?? []) for (const p of servers) expectLine(p, line);
-    const ctx: CaseContext = { client, servers, target, report };
+    const snmp = { client: {}, server: {} };
+    if (spec.snmp) {
+      await sleep(1300); // one more -snmpperiod 1 row after the data
+      snmp.client = lastSnmpRow(`${snmpDir}/client/snmp.csv`);
+      snmp.server = lastSnmpRow(`${snmpDir}/server/snmp.csv`);
+    }
+    const ctx: CaseContext = { client, servers, target, report, relay, snmp };
     await spec.check?.(ctx);
     return ctx;
   } catch (e) {
@@ -690,7 +819,9 @@ async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
     throw new Error(`${msg}\n${tails()}`);
   } finally {
     await Promise.allSettled(procs.map((p) => p.stop()));
+    await relay?.close();
     await target.close();
+    if (snmpDir) Deno.removeSync(snmpDir, { recursive: true });
     for (const f of cleanup) {
       try {
         Deno.removeSync(f);
