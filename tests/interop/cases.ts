@@ -273,6 +273,18 @@ export function topologyCases(): CaseSpec[] {
     });
   }
   out.push({
+    name: `unix listen ${dir("ts", "go")}`,
+    proves: "our client listening on a unix socket (-l /path, a 2026 feature) with Go's server",
+    client: "ts",
+    server: "go",
+    unixEntry: true,
+    check: ({ client }) => {
+      if (!/listening on: \/\S+\/c\.sock/.test(client.output())) {
+        throw new Error("the client did not listen on the socket path");
+      }
+    },
+  });
+  out.push({
     name: `port range client ts→go×3`,
     proves: "our -r 127.0.0.1:P-P+2 with -conn 36: sessions spread over three Go servers",
     client: "ts",
@@ -415,12 +427,15 @@ export function lossyCases(): CaseSpec[] {
   for (const [c, s] of DIRECTIONS) {
     out.push({
       name: `lossy 3% fec 10/3 ${dir(c, s)}`,
-      proves: "each end rebuilds lost datagrams from the other's parity (FECRecovered > 0 on both)",
+      proves: "each end rebuilds lost datagrams from the other's parity (FECRecovered > 0 on " +
+        "both); both -snmplog CSV files have the same columns",
       client: c,
       server: s,
       loss: 0.03,
       snmp: true,
       check: ({ snmp }) => {
+        const a = Object.keys(snmp.client).join(","), b = Object.keys(snmp.server).join(",");
+        if (a !== b) throw new Error(`-snmplog columns differ:\n  client ${a}\n  server ${b}`);
         atLeast(snmp.client, "FECRecovered", 1, "client");
         atLeast(snmp.server, "FECRecovered", 1, "server");
       },

@@ -21,8 +21,12 @@ function flagsOf(c: CaseSpec): string {
   if (c.flags?.length) parts.push(c.flags.join(" "));
   if (c.clientFlags?.length) parts.push(`client ${c.clientFlags.join(" ")}`);
   if (c.serverFlags?.length) parts.push(`server ${c.serverFlags.join(" ")}`);
-  if (c.clientJson) parts.push(`client -c ${JSON.stringify(c.clientJson)}`);
-  if (c.serverJson) parts.push(`server -c ${JSON.stringify(c.serverJson)}`);
+  const json = (o: Record<string, unknown>) =>
+    Object.entries(o).map(([k, v]) => `${k}:${JSON.stringify(v)}`).join(" ");
+  if (c.clientJson) parts.push(`client -c {${json(c.clientJson)}}`);
+  if (c.serverJson) parts.push(`server -c {${json(c.serverJson)}}`);
+  if (c.unixEntry) parts.push("client -l <unix socket>");
+  if (c.loss !== undefined) parts.push(`relay drops ${c.loss * 100}%`);
   if (c.target === "unix") parts.push("server -t <unix socket>");
   return parts.length ? "`" + parts.join("`; `").replaceAll("|", "\\|") + "`" : "(defaults)";
 }

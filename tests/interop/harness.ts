@@ -31,14 +31,19 @@ const CLI = {
 export function freePort(hostname = "127.0.0.1"): number {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 10000 + Math.floor(Math.random() * 22000);
+    // Never the same port twice from this process: two picks in a row are not yet bound.
+    if (handedOut.has(port)) continue;
     try {
       Deno.listenDatagram({ transport: "udp", hostname, port }).close();
       Deno.listen({ hostname, port }).close();
+      handedOut.add(port);
       return port;
     } catch { /* taken: try another */ }
   }
   throw new Error("no free port found");
 }
+
+const handedOut = new Set<number>();
 
 /** `count` consecutive ports free for UDP and TCP, below the ephemeral range. */
 export function freePortRange(count: number, hostname = "127.0.0.1"): number {
@@ -46,6 +51,7 @@ export function freePortRange(count: number, hostname = "127.0.0.1"): number {
     const base = 10000 + Math.floor(Math.random() * 22000);
     let ok = true;
     for (let p = base; p < base + count && ok; p++) {
+      if (handedOut.has(p)) ok = false;
       try {
         Deno.listenDatagram({ transport: "udp", hostname, port: p }).close();
         Deno.listen({ hostname, port: p }).close();
@@ -53,7 +59,10 @@ export function freePortRange(count: number, hostname = "127.0.0.1"): number {
         ok = false;
       }
     }
-    if (ok) return base;
+    if (ok) {
+      for (let p = base; p < base + count; p++) handedOut.add(p);
+      return base;
+    }
   }
   throw new Error("no free port range found");
 }
@@ -667,6 +676,8 @@ export interface CaseSpec {
   timeoutMs?: number;
   /** Compressible data instead of random bytes. */
   compressible?: boolean;
+  /** The client listens on a unix socket instead of TCP (`-l /path`; ours only, as 2026). */
+  unixEntry?: boolean;
   /** Datagrams lost at random (seeded), each way, by a relay between the ends (default none). */
   loss?: number;
   /** Both ends write `-snmplog` every second; `check` gets their last rows. */
@@ -783,7 +794,13 @@ async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
       }
     }
     const localPort = freePort();
-    const cargs = ["-l", `127.0.0.1:${localPort}`, "-r", remote, "-key", KEY];
+    const entryPath = spec.unixEntry
+      ? `${Deno.makeTempDirSync({ prefix: "kcptun-interop-" })}/c.sock`
+      : "";
+    if (entryPath) cleanup.push(entryPath.slice(0, entryPath.lastIndexOf("/")));
+    const entry: Entry = entryPath ? { path: entryPath } : { port: localPort };
+    const listen = entryPath || `127.0.0.1:${localPort}`;
+    const cargs = ["-l", listen, "-r", remote, "-key", KEY];
     cargs.push(...spec.flags ?? [], ...spec.clientFlags ?? [], ...snmpFlags("client"));
     if (spec.clientJson) cargs.push("-c", writeJson(spec.clientJson, cleanup));
     const client = startClient(spec.client, cargs);
@@ -791,7 +808,7 @@ async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
     // Both kcptun and we log this line once the TCP listener is bound (no probe connection,
     // which would open a stream of its own).
     await client.waitFor("listening on:", 15000);
-    report = await echoStreams({ port: localPort }, {
+    report = await echoStreams(entry, {
       streams: spec.streams ?? STREAMS,
       bytes: spec.bytesPerStream ?? BYTES_PER_STREAM,
       seed,
@@ -824,7 +841,7 @@ async function runCaseOnce(spec: CaseSpec): Promise<CaseContext> {
     if (snmpDir) Deno.removeSync(snmpDir, { recursive: true });
     for (const f of cleanup) {
       try {
-        Deno.removeSync(f);
+        Deno.removeSync(f, { recursive: true });
       } catch { /* gone */ }
     }
   }
