@@ -296,7 +296,7 @@ Deno.test({
       // The old stream lives on in the expired session until expiry + scavengettl (5 s), and the
       // scavenger (1 s period) ends it then.
       let lastOk = 0;
-      for (let i = 1; performance.now() - t0 < 9000; i++) {
+      for (let i = 1; performance.now() - t0 < 11000; i++) {
         try {
           await ping(old, i);
           lastOk = performance.now() - t0;
@@ -307,7 +307,8 @@ Deno.test({
       }
       old.close();
       assert(lastOk >= 4000, `the old stream stopped at ${lastOk.toFixed(0)} ms, before the ttl`);
-      assert(lastOk < 7500, `the old stream still worked at ${lastOk.toFixed(0)} ms`);
+      // 5–6 s when the machine keeps up; the slack is for a loaded CI machine.
+      assert(lastOk < 9000, `the old stream still worked at ${lastOk.toFixed(0)} ms`);
       assert(c.count("scavenger: session closed due to ttl:") === 1, "no scavenger line");
       assert(s.count("remote address:") === 2, `Go saw ${s.count("remote address:")} sessions`);
     } catch (e) {
