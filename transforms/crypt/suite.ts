@@ -18,6 +18,7 @@ import { HeaderCryptSuite } from "./header_suite.ts";
 import { deriveKey, KEY_LENGTH } from "./key.ts";
 import type { NonceSource } from "./nonce.ts";
 import { IdentityCipher } from "./none.ts";
+import { OpenSslCfb } from "./openssl.ts";
 import { Salsa20Cipher } from "./salsa20.ts";
 import { Sm4Cipher } from "./sm4.ts";
 import {
@@ -34,9 +35,10 @@ import { XorCipher } from "./xor.ts";
 export type CryptGeneration = "2021" | "2026";
 
 /**
- * Which AES engine to use: `"auto"` (default) adds `node:crypto`'s native ECB for bulk calls
- * (batched CFB decryption and batch-parallel encryption) to the JavaScript engine; `"js"` keeps
- * everything in JavaScript. Output is identical; only speed differs (docs/crypt.md).
+ * Which engine to use: `"auto"` (default) takes OpenSSL's libcrypto through FFI for AES when it
+ * loads, else adds `node:crypto`'s native ECB for bulk AES calls (batched CFB
+ * decryption and batch-parallel encryption) to the JavaScript engine; `"js"` keeps everything
+ * in JavaScript. Output is identical; only speed differs (docs/crypt.md).
  */
 export type AesEngine = "auto" | "js";
 
@@ -110,7 +112,8 @@ export function createDatagramCipher(
     case "aes-128-gcm":
       return null;
     default:
-      return new Cfb(createBlockCipher(method, pass, engine)!);
+      return (engine === "auto" ? OpenSslCfb.create(method, pass) : null) ??
+        new Cfb(createBlockCipher(method, pass, engine)!);
   }
 }
 
