@@ -9,6 +9,7 @@
  * @module
  */
 
+import { CRYPT_METHODS_2021 } from "../../transforms/crypt/mod.ts";
 import {
   BYTES_PER_STREAM,
   type CaseSpec,
@@ -29,21 +30,7 @@ function dir(client: Impl, server: Impl): string {
 }
 
 /** The 2021 crypt methods (Debian's kcptun 20210922 knows exactly these). */
-export const CRYPTS_2021 = [
-  "aes",
-  "aes-128",
-  "aes-192",
-  "salsa20",
-  "blowfish",
-  "twofish",
-  "cast5",
-  "3des",
-  "tea",
-  "xtea",
-  "xor",
-  "sm4",
-  "none",
-] as const;
+export const CRYPTS_2021 = CRYPT_METHODS_2021;
 
 function both(...lines: string[]): { client: string[]; server: string[] } {
   return { client: lines, server: lines };

@@ -3,17 +3,8 @@
 import { ChunkQueue } from "../../transforms/smux/chunk_queue.ts";
 import type { SmuxSession } from "../../transforms/smux/session.ts";
 
-/** mulberry32: a small seeded PRNG giving floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the demo link uses (mulberry32), under the name these tests use. */
+export { seededRandom as prng } from "../../cli/demo/lossy_link.ts";
 
 /** One direction of a reliable in-memory byte pipe between two sessions. */
 export class Wire {

@@ -8,17 +8,9 @@ import { PacketBatch, type PacketPool, type PeerAddress } from "../../pipeline/p
 import { defaultPool } from "../../pipeline/packet.ts";
 import type { DatagramSocket, ReceiveHandler, TransportStats } from "../../pipeline/transport.ts";
 
-/** A deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the demo link uses (mulberry32), under the name these tests use. */
+import { seededRandom as prng } from "../../cli/demo/lossy_link.ts";
+export { prng };
 
 /** Sockets that reach each other by address. */
 export class MemoryNetwork {
