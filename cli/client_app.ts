@@ -166,6 +166,7 @@ export class ClientApp {
       kcp: t.kcp.kcp,
       pool: t.ctx.pool,
       snmp: t.ctx.snmp,
+      rateLimit: t.kcp.rateLimit,
     });
     const mux = t.smux.attach(t.wrap(kcp));
     const remote = joinHostPort(host, port);

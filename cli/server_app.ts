@@ -168,6 +168,7 @@ export async function startServer(
         pool: t.ctx.pool,
         snmp: opts.snmp,
         decodeChain,
+        rateLimit: t.kcp.rateLimit,
       });
     },
   };

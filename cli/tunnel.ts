@@ -50,6 +50,7 @@ export function flagStageOptions(
       resend: config.resend,
       nc: config.nc,
       acknodelay: config.acknodelay,
+      ratelimit: config.ratelimit,
     },
     smux: {
       smuxver: config.smuxver,

@@ -22,6 +22,7 @@ import type { Snmp } from "../../pipeline/snmp.ts";
 import type { PacketStage } from "../../pipeline/stage.ts";
 import type { DatagramSocket } from "../../pipeline/transport.ts";
 import { Kcp, type KcpOptions } from "./arq.ts";
+import { RateLimiter } from "./rate_limit.ts";
 
 /** The largest chunk handed to the layer above in one read. */
 const READ_CHUNK = 65536;
@@ -40,6 +41,11 @@ export interface KcpSessionOptions {
   snmp: Snmp;
   /** Millisecond clock (default `performance.now`). */
   clock?: () => number;
+  /**
+   * kcptun 2026's `-ratelimit`: outgoing bytes per second (datagrams, parity included); 0 or
+   * absent means unlimited. Datagrams over the rate wait, in order; none is dropped.
+   */
+  rateLimit?: number;
   /**
    * Packet stages for received datagrams when they differ from the sending chain: on a server
    * the shared stages (crypt) already ran before routing, so only the per-session ones are left.
@@ -86,6 +92,12 @@ export class KcpSession {
   #isClosed = false;
   #resolveClosed!: () => void;
   #lastInput = 0;
+  readonly #limiter: RateLimiter | null;
+  /** Datagrams waiting for rate-limit tokens, oldest first from `#heldFrom`. */
+  readonly #held = new PacketBatch();
+  #heldFrom = 0;
+  readonly #released = new PacketBatch();
+  #rateTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * A session sending through `socket` to `remote` (null: the socket's default peer), with the
@@ -110,6 +122,9 @@ export class KcpSession {
     this.kcp = new Kcp(this.conv, { ...options.kcp, snmp: options.snmp, mtu: kcpMtu });
     this.closed = new Promise((r) => this.#resolveClosed = r);
     this.#lastInput = this.#clock();
+    this.#limiter = (options.rateLimit ?? 0) > 0
+      ? new RateLimiter(options.rateLimit!, this.#lastInput)
+      : null;
     this.readable = new ReadableStream<Uint8Array>({
       start: (c) => {
         this.#readController = c;
@@ -220,6 +235,43 @@ export class KcpSession {
   }
 
   #send(batch: PacketBatch): void {
+    if (this.#limiter === null) return this.#sendNow(batch);
+    this.#held.takeAll(batch);
+    this.#releaseHeld();
+  }
+
+  /** Sends the held datagrams the rate limit admits now; a timer comes back for the rest. */
+  #releaseHeld = (): void => {
+    this.#rateTimer = undefined;
+    const limiter = this.#limiter!, held = this.#held, out = this.#released;
+    const now = this.#clock();
+    let i = this.#heldFrom;
+    for (; i < held.length; i++) {
+      const p = held.packets[i];
+      if (!limiter.take(p.end - p.start, now)) break;
+      out.push(p);
+    }
+    if (i === held.length) {
+      held.length = 0;
+      this.#heldFrom = 0;
+    } else {
+      this.#heldFrom = i;
+      if (i > 64 && i * 2 > held.length) {
+        // Compact so the backing array does not grow with the backlog's history.
+        held.packets.copyWithin(0, i, held.length);
+        held.length -= i;
+        this.#heldFrom = 0;
+      }
+    }
+    if (out.length > 0) this.#sendNow(out);
+    if (this.#heldFrom < held.length && this.#rateTimer === undefined && !this.#isClosed) {
+      const next = held.packets[this.#heldFrom];
+      const wait = limiter.waitMs(next.end - next.start, now);
+      this.#rateTimer = setTimeout(this.#releaseHeld, Math.max(1, wait));
+    }
+  };
+
+  #sendNow(batch: PacketBatch): void {
     const snmp = this.#snmp;
     let bytes = 0;
     for (let i = 0; i < batch.length; i++) bytes += batch.packets[i].end - batch.packets[i].start;
@@ -303,6 +355,11 @@ export class KcpSession {
     this.#isClosed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#rateTimer !== undefined) clearTimeout(this.#rateTimer);
+    this.#rateTimer = undefined;
+    for (let i = this.#heldFrom; i < this.#held.length; i++) this.#held.packets[i].release();
+    this.#held.length = 0;
+    this.#heldFrom = 0;
     this.kcp.release();
     // With a separate decode chain the sending chain also holds the shared stages, which other
     // sessions still use: only the per-session ones (the decode chain) are closed.

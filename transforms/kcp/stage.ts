@@ -2,8 +2,8 @@
  * The `kcp` boundary stage (role "arq"): datagrams below, one reliable byte stream above.
  *
  * Options take kcptun's flag names: `mtu` (whole datagram, default 1350), `sndwnd`, `rcvwnd`,
- * `nodelay`, `interval`, `resend`, `nc`, `acknodelay`, or `mode` (a kcptun preset, which wins
- * over the four numbers as in kcptun).
+ * `nodelay`, `interval`, `resend`, `nc`, `acknodelay`, `ratelimit` (bytes/s, 2026), or `mode`
+ * (a kcptun preset, which wins over the four numbers as in kcptun).
  *
  * @module
  */
@@ -19,6 +19,8 @@ export interface KcpStageInstance {
   readonly mtu: number;
   /** Settings for each session's core. */
   readonly kcp: Omit<KcpOptions, "snmp" | "mtu">;
+  /** kcptun 2026 `-ratelimit`: outgoing bytes per second per session, 0 = unlimited. */
+  readonly rateLimit: number;
 }
 
 function num(options: StageOptions, key: string, fallback: number, min: number, max: number) {
@@ -46,6 +48,7 @@ export function kcpStageOptions(options: StageOptions): KcpStageInstance {
   if (typeof ack !== "boolean") throw new StageError(`kcp: option "acknodelay" must be a boolean`);
   return {
     mtu: num(options, "mtu", 1350, 64, 65535),
+    rateLimit: num(options, "ratelimit", 0, 0, Number.MAX_SAFE_INTEGER),
     kcp: {
       sndWnd: num(options, "sndwnd", 128, 1, 65535),
       rcvWnd: num(options, "rcvwnd", 512, 1, 65535),
