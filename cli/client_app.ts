@@ -15,6 +15,7 @@ import type { DatagramSocket } from "../pipeline/transport.ts";
 import { clientSession } from "../transforms/kcp/dial.ts";
 import type { KcpSession } from "../transforms/kcp/session.ts";
 import type { SmuxDriver } from "../transforms/smux/driver.ts";
+import { qppDuplex, type QppPads, qppPads } from "../transforms/qpp/mod.ts";
 import type { AppConn, AppListener } from "../transports/app.ts";
 import { joinHostPort, pickPort } from "./address.ts";
 import type { ClientConfig } from "./config.ts";
@@ -59,6 +60,8 @@ export class ClientApp {
   readonly #expired = new Set<MuxSession>();
   readonly #relays = new Set<Promise<void>>();
   readonly #scavenger: ReturnType<typeof setInterval> | undefined;
+  /** With -QPP: the pads, built once here rather than on the first connection. */
+  readonly #qpp: QppPads | null;
   #rr = 0;
   #stopped = false;
   readonly #acceptLoop: Promise<void>;
@@ -72,6 +75,7 @@ export class ClientApp {
     this.#clock = opts.clock ?? (() => performance.now());
     this.#slots = new Array(config.conn).fill(null);
     this.#dialing = new Array(config.conn).fill(null);
+    this.#qpp = config.qpp ? qppPads(config.key, config.qppcount) : null;
     if (config.autoexpire > 0) {
       this.#scavenger = setInterval(() => this.#scavenge(), 1000);
     }
@@ -119,7 +123,8 @@ export class ClientApp {
     }
     const out = `${session.remote}(${stream.id})`;
     this.#logger.stream("stream opened", "in:", conn.peer, "out:", out);
-    await relay(conn, stream, this.#config.closewait);
+    const far = this.#qpp ? qppDuplex(stream, this.#qpp) : stream;
+    await relay(conn, far, this.#config.closewait);
     this.#logger.stream("stream closed", "in:", conn.peer, "out:", out);
   }
 

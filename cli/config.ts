@@ -41,6 +41,7 @@ import type { PipelineEntry, PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
 import { CRYPT_METHODS, type CryptMethod } from "../transforms/crypt/suite_types.ts";
 import { KCP_MODES } from "../transforms/kcp/modes.ts";
+import { checkQppParams } from "../transforms/qpp/params.ts";
 
 /** Which end of the tunnel. */
 export type Role = "client" | "server";
@@ -116,9 +117,9 @@ export interface CommonConfig {
   readonly tcp: boolean;
   /** `-pprof` was given (kcptun-ts has no HTTP profiler; a warning says what to use). */
   readonly pprof: boolean;
-  /** `-QPP` (always false here: QPP is refused at startup). */
+  /** `-QPP`: every smux stream's bytes go through QPP (2026 option; see transforms/qpp). */
   readonly qpp: boolean;
-  /** `-QPPCount` (accepted, unused). */
+  /** `-QPPCount`: number of QPP pads (1..65535 when `qpp`; unused otherwise). */
   readonly qppcount: number;
   /**
    * Explicit pipeline (`-pipeline` or JSON `pipeline`, with JSON `pipelineOptions` as its
@@ -283,15 +284,13 @@ export const SETTINGS: ReadonlyMap<SettingKey, SettingInfo> = new Map(
     s("key", "string", "pre-shared secret between client and server", { env: "KCPTUN_KEY" }),
     s("crypt", "string", CRYPT_USAGE),
     s("mode", "string", "profiles: fast3, fast2, fast, normal, manual"),
-    s("qpp", "bool", "enable Quantum Permutation Pads(QPP), not supported by kcptun-ts", {
-      flags: ["QPP"],
-      hidden: true,
-    }),
-    s("qppcount", "int", "the prime number of pads to use for QPP", {
-      json: "qpp-count",
-      flags: ["QPPCount"],
-      hidden: true,
-    }),
+    s("qpp", "bool", "enable Quantum Permutation Pads(QPP)", { flags: ["QPP"] }),
+    s(
+      "qppcount",
+      "int",
+      "the prime number of pads to use for QPP: The more pads you use, the more secure the encryption. Each pad requires 256 bytes.",
+      { json: "qpp-count", flags: ["QPPCount"] },
+    ),
     s("conn", "int", "set num of UDP connections to server"),
     s(
       "autoexpire",
@@ -1180,11 +1179,11 @@ function resolve(
 }
 
 function finish(role: Role, r: Resolver): ClientConfig | ServerConfig {
-  // QPP changes the stream bytes; ignoring it would make a tunnel that silently cannot talk.
-  if (r.bool("qpp")) {
-    throw new ConfigError(
-      `QPP${r.origin("qpp")} is not supported by kcptun-ts: remove -QPP / "qpp": true on both ends`,
-    );
+  const qpp = r.bool("qpp");
+  if (qpp) {
+    const check = checkQppParams(r.int("qppcount"), new TextEncoder().encode(r.str("key")).length);
+    if (check.error !== null) throw new ConfigError(check.error + r.origin("qppcount"));
+    r.warnings.push(...check.warnings);
   }
 
   // Mode preset after the file, as kcptun.
@@ -1330,7 +1329,7 @@ function finish(role: Role, r: Resolver): ClientConfig | ServerConfig {
     quiet: r.bool("quiet"),
     tcp: r.bool("tcp"),
     pprof,
-    qpp: false,
+    qpp,
     qppcount: r.int("qppcount"),
     pipeline,
     pipelineOptions,

@@ -161,7 +161,7 @@ export interface StartupOptions {
 
 /**
  * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
- * Options kcptun 2021 does not have (ratelimit, framesize, closewait, pprof on the client,
+ * Options kcptun 2021 does not have (QPP, ratelimit, framesize, closewait, pprof on the client,
  * pipeline) get a line, where kcptun 2026 puts one, only when they differ from their defaults.
  * The caller logs `initiating key derivation` / `key derivation done` around its key work.
  */
@@ -181,6 +181,11 @@ export function startupLines(
     line("target:", c.target);
   }
   line("encryption:", c.crypt);
+  if (c.qpp) {
+    // kcptun 2026's client prints these two always (its server never); 2021 has no QPP.
+    line("QPP:", c.qpp);
+    line("QPP Count:", c.qppcount);
+  }
   line("nodelay parameters:", c.nodelay, c.interval, c.resend, c.nc);
   if (c.role === "client") line("remote address:", c.remoteaddr);
   line("sndwnd:", c.sndwnd, "rcvwnd:", c.rcvwnd);

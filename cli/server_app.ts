@@ -11,6 +11,7 @@ import { KcpListener, type KcpListenerOptions } from "../transforms/kcp/listener
 import { udpTransport } from "../transports/udp.ts";
 import { KcpSession } from "../transforms/kcp/session.ts";
 import type { SmuxStream } from "../transforms/smux/driver.ts";
+import { qppDuplex, type QppPads, qppPads } from "../transforms/qpp/mod.ts";
 import { joinHostPort } from "./address.ts";
 import type { ServerConfig } from "./config.ts";
 import { sessionCloseLine } from "./diagnose.ts";
@@ -55,6 +56,8 @@ export class ServerApp {
   readonly #tunnel: Tunnel;
   readonly #logger: Logger;
   readonly #tasks = new Set<Promise<void>>();
+  /** With -QPP: the pads, built once here rather than on the first stream. */
+  readonly #qpp: QppPads | null;
   #stopped = false;
 
   /** Use {@link startServer}. */
@@ -63,6 +66,7 @@ export class ServerApp {
     this.listeners = listeners;
     this.#tunnel = opts.tunnel;
     this.#logger = opts.logger;
+    this.#qpp = config.qpp ? qppPads(config.key, config.qppcount) : null;
     for (const l of listeners) this.#track(this.#acceptSessions(l));
   }
 
@@ -133,7 +137,8 @@ export class ServerApp {
     }
     const inText = `${remote}(${stream.id})`;
     this.#logger.stream("stream opened", "in:", inText, "out:", targetText);
-    await relay(stream, conn, this.#config.closewait);
+    const near = this.#qpp ? qppDuplex(stream, this.#qpp) : stream;
+    await relay(near, conn, this.#config.closewait);
     this.#logger.stream("stream closed", "in:", inText, "out:", targetText);
   }
 

@@ -258,13 +258,45 @@ Deno.test("config: full server file shaped like kcptun's example loads every key
   );
 });
 
-Deno.test("config: 2026 example with qpp true is refused in one line", () => {
-  fatal("client", ["-c", "x.json"], 1, "QPP (from x.json) is not supported by kcptun-ts", {
-    "x.json": fixture("client_2026_qpp.json"),
-  });
-  fatal("client", ["-QPP"], 1, "QPP is not supported");
-  fatal("server", ["-QPP=true", "-QPPCount", "7"], 1, "QPP is not supported");
+Deno.test("config: 2026 example with qpp true runs, with kcptun 2026's key-length warning", () => {
+  const c = client(["-c", "x.json"], { "x.json": fixture("client_2026_qpp.json") });
+  assertEquals([c.qpp, c.qppcount, c.sources.qpp, c.sources.qppcount], [true, 61, "json", "json"]);
+  assertEquals(
+    c.warnings[0],
+    "QPP Warning: 'key' has size of 8 bytes, required 211 bytes at least",
+  );
+  assertEquals(c.warnings.filter((w) => w.startsWith("QPP")).length, 1);
+  const s = server(["-QPP=true", "-QPPCount", "7", "-key", "k".repeat(211)]);
+  assertEquals([s.qpp, s.qppcount, s.warnings], [true, 7, []]);
   assertEquals(client(["-QPP=false", "-QPPCount", "7"]).qppcount, 7);
+  assertEquals(client(["-QPP"]).qppcount, 61);
+});
+
+Deno.test("config: QPP warnings (short key in UTF-8 bytes, few pads, even count) and fatal counts", () => {
+  const w = (argv: string[]) => client(["-QPP", ...argv]).warnings;
+  // 70 three-byte characters are 210 bytes: one short.
+  assertEquals(w(["-key", "€".repeat(70), "-QPPCount", "61"]), [
+    "QPP Warning: 'key' has size of 210 bytes, required 211 bytes at least",
+  ]);
+  assertEquals(w(["-key", "€".repeat(71), "-QPPCount", "4"]), [
+    "QPP Warning: QPPCount 4, required 7 at least",
+    "QPP Warning: QPPCount 4, choose a prime number for security",
+  ]);
+  assertEquals(w(["-key", "€".repeat(71), "-QPPCount", "62"]), [
+    "QPP Warning: QPPCount 62, choose a prime number for security",
+  ]);
+  // Without -QPP the count is not looked at, as kcptun.
+  assertEquals(client(["-QPPCount", "0"]).warnings, []);
+  fatal(
+    "client",
+    ["-QPP", "-QPPCount", "0"],
+    1,
+    "QPPCount must be greater than 0 when QPP is enabled",
+  );
+  fatal("server", ["-QPP", "-QPPCount", "-3"], 1, "QPPCount must be greater than 0");
+  fatal("client", ["-c", "x.json"], 1, "QPPCount must be at most 65535, got 65536 (from x.json)", {
+    "x.json": '{"qpp": true, "qpp-count": 65536}',
+  });
 });
 
 Deno.test("config: a shared file with mixed-case and unknown keys", () => {

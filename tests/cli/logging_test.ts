@@ -142,10 +142,24 @@ Deno.test("logging: 2026 and kcptun-ts options get lines only when not at their 
   const plain = parseClientConfig([], {});
   if (plain.kind !== "run") throw new Error(plain.stderr);
   const p = startupLines(plain.config);
-  for (const k of ["ratelimit:", "framesize:", "closewait:", "pprof:", "pipeline:"]) {
+  for (const k of ["ratelimit:", "framesize:", "closewait:", "pprof:", "pipeline:", "QPP"]) {
     assertEquals(p.some((l) => l.startsWith(k)), false, k);
   }
   assertEquals(p.length, 23);
+});
+
+Deno.test("logging: with -QPP, QPP lines after encryption (both roles) and kcptun's warnings last", () => {
+  for (const parse of [parseClientConfig, parseServerConfig]) {
+    const r = parse(["-QPP", "-QPPCount", "8", "-key", "short"], {});
+    if (r.kind !== "run") throw new Error(r.stderr);
+    const lines = startupLines(r.config);
+    const enc = lines.findIndex((l) => l.startsWith("encryption:"));
+    assertEquals(lines.slice(enc + 1, enc + 3), ["QPP: true", "QPP Count: 8"]);
+    assertEquals(lines.slice(-2), [
+      "QPP Warning: 'key' has size of 5 bytes, required 211 bytes at least",
+      "QPP Warning: QPPCount 8, choose a prime number for security",
+    ]);
+  }
 });
 
 Deno.test("logging: the sources line", () => {

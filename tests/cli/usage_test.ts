@@ -7,7 +7,15 @@ const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES))
 
 /** Options lines we changed on purpose (docs/cli.md): newer kcptun wording, our own flags. */
 const CHANGED = ["--remoteaddr", "--listen", "--crypt", "--pprof"];
-const ADDED = ["--ratelimit", "--framesize", "--closewait", "--pprof", "--pipeline"];
+const ADDED = [
+  "--QPP",
+  "--QPPCount",
+  "--ratelimit",
+  "--framesize",
+  "--closewait",
+  "--pprof",
+  "--pipeline",
+];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {
   const a = ours.split("\n");
@@ -48,9 +56,14 @@ Deno.test("usage: client help has kcptun 2021's shape, columns and texts", () =>
     ours.includes("   --framesize value                smux max frame size (default: 32768)\n"),
   );
   assert(ours.endsWith("   --version, -v                    print the version\n"));
-  for (const hidden of ["--nodelay", "--interval", "--resend", "--nc ", "--acknodelay", "--QPP"]) {
+  for (const hidden of ["--nodelay", "--interval", "--resend", "--nc ", "--acknodelay"]) {
     assert(!ours.includes(hidden), hidden);
   }
+  // kcptun 2026's QPP flags, after --mode as there.
+  assert(
+    ours.includes("   --QPP                            enable Quantum Permutation Pads(QPP)\n"),
+  );
+  assert(ours.indexOf("--QPPCount value") > ours.indexOf("--mode value"));
 });
 
 Deno.test("usage: server help has kcptun 2021's shape, columns and texts", () => {
