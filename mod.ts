@@ -7,7 +7,8 @@
  *   {@link PacketStage}, {@link StreamStage}, {@link buildPipeline}, {@link PacketChain};
  * - packet stages: {@link cryptStage} (every kcptun cipher), {@link fecStage} (Reed-Solomon);
  * - the ARQ: {@link Kcp} (sans-IO core), {@link KcpSession} (actor), {@link KcpListener};
- * - stream layers: {@link snappyStage}, {@link SmuxDriver} / {@link SmuxSession};
+ * - stream layers: {@link snappyStage}, {@link SmuxDriver} / {@link SmuxSession}, QPP
+ *   ({@link qppPads}, {@link qppDuplex});
  * - transports: {@link udpTransport}, TCP and unix endpoints.
  *
  * @module
@@ -105,3 +106,4 @@ export type { AppConn, AppEndpoint, AppListener } from "./transports/app.ts";
 export { TcpEndpoint, tcpStage } from "./transports/tcp.ts";
 export { UnixEndpoint, unixStage } from "./transports/unix.ts";
 export * from "./transports/faketcp.ts";
+export * from "./transforms/qpp/mod.ts";
