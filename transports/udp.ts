@@ -40,6 +40,7 @@ import type {
 } from "../pipeline/transport.ts";
 import type { BoundaryStageDefinition, StageContext, StageOptions } from "../pipeline/stage.ts";
 import { DenoUdpTransport } from "./deno_udp.ts";
+import { sendmmsgAll } from "./mmsg.ts";
 import { type Poller, sharedPoller } from "./poller.ts";
 import {
   addressOf,
@@ -298,29 +299,7 @@ export class UdpSocket implements DatagramSocket {
 
   /** Sends slots [0, k) of the send ring, releasing every packet afterwards. */
   #flush(k: number): void {
-    const ring = this.#send, stats = this.stats, sym = this.#libc.symbols;
-    let done = 0;
-    while (done < k) {
-      const r = sym.sendmmsg(this.fd, ring.slotPtr[done], k - done, C.MSG_DONTWAIT);
-      if (r > 0) {
-        for (let j = done; j < done + r; j++) stats.txBytes += ring.packets[j]!.length;
-        stats.txPackets += r;
-        done += r;
-        continue;
-      }
-      const e = r < 0 ? this.#libc.errno() : Errno.EAGAIN;
-      if (e === Errno.EINTR) continue;
-      stats.txLastErrno = e;
-      // A full buffer will not take the rest either; any other error belongs to one datagram.
-      const lost = e === Errno.EAGAIN || e === Errno.ENOBUFS ? k - done : 1;
-      stats.dropped += lost;
-      stats.txErrors += lost;
-      done += lost;
-    }
-    for (let j = 0; j < k; j++) {
-      ring.packets[j]!.release();
-      ring.packets[j] = null;
-    }
+    sendmmsgAll(this.#libc, this.fd, this.#send, k, this.stats);
   }
 
   /** This socket's interned form of `addr`, or `null` if it cannot be sent to from here. */

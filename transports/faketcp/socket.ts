@@ -8,6 +8,7 @@
  * @module
  */
 
+import { sendmmsgAll } from "../mmsg.ts";
 import { PacketBatch, type PacketPool, type PeerAddress } from "../../pipeline/packet.ts";
 import type { DatagramSocket, ReceiveHandler, TransportStats } from "../../pipeline/transport.ts";
 import { addressOf, C, Errno, type Libc } from "../libc.ts";
@@ -484,30 +485,9 @@ export abstract class FakeTcpSocket implements DatagramSocket {
 
   /** Sends the pending slots of `raw`, releasing every packet afterwards. */
   #flush(raw: RawEndpoint): void {
-    const ring = raw.send, stats = this.stats, sym = this.#libc.symbols, k = raw.pending;
+    const k = raw.pending;
     raw.pending = 0;
-    let done = 0;
-    while (done < k) {
-      const r = sym.sendmmsg(raw.fd, ring.slotPtr[done], k - done, C.MSG_DONTWAIT);
-      if (r > 0) {
-        for (let j = done; j < done + r; j++) stats.txBytes += ring.packets[j]!.length;
-        stats.txPackets += r;
-        done += r;
-        continue;
-      }
-      const e = r < 0 ? this.#libc.errno() : Errno.EAGAIN;
-      if (e === Errno.EINTR) continue;
-      stats.txLastErrno = e;
-      // A full buffer will not take the rest either; any other error belongs to one datagram.
-      const lost = e === Errno.EAGAIN || e === Errno.ENOBUFS ? k - done : 1;
-      stats.dropped += lost;
-      stats.txErrors += lost;
-      done += lost;
-    }
-    for (let j = 0; j < k; j++) {
-      ring.packets[j]!.release();
-      ring.packets[j] = null;
-    }
+    sendmmsgAll(this.#libc, raw.fd, raw.send, k, this.stats);
   }
 
   /**
