@@ -29,6 +29,53 @@ import {
   waitUdpBound,
 } from "./harness.ts";
 
+/** Flags of {@link startEnds}: for both ends (default `-key KEY`), and for each end alone. */
+export interface EndFlags {
+  /** Given to both ends. */
+  common?: string[];
+  /** Server only. */
+  server?: string[];
+  /** Client only. */
+  client?: string[];
+}
+
+/**
+ * Starts a server on a free UDP port relaying to `targetAddress`, then a client on a free TCP
+ * port dialling it; both are pushed onto `procs` (the caller stops them) as soon as they start.
+ * Resolves once the server's UDP port is bound and the client listens.
+ */
+export async function startEnds(
+  procs: Proc[],
+  client: Impl,
+  server: Impl,
+  targetAddress: string,
+  flags: EndFlags = {},
+): Promise<{ s: Proc; c: Proc; sp: number; cp: number }> {
+  const sp = freePort(), cp = freePort();
+  const common = flags.common ?? ["-key", KEY];
+  const s = startServer(server, [
+    "-l",
+    `127.0.0.1:${sp}`,
+    "-t",
+    targetAddress,
+    ...common,
+    ...flags.server ?? [],
+  ]);
+  procs.push(s);
+  await waitUdpBound(s, sp);
+  const c = startClient(client, [
+    "-l",
+    `127.0.0.1:${cp}`,
+    "-r",
+    `127.0.0.1:${sp}`,
+    ...common,
+    ...flags.client ?? [],
+  ]);
+  procs.push(c);
+  await c.waitFor("listening on:");
+  return { s, c, sp, cp };
+}
+
 /** Echoes `bytes` through one new connection to TCP `port`; throws why it failed. */
 export async function echoOnce(
   port: number,

@@ -8,31 +8,16 @@
 import { assert } from "../support/assert.ts";
 import { readExactly, sleep, writeAll } from "../support/net.ts";
 import { missing } from "../support/requires.ts";
-import {
-  EchoTarget,
-  freePort,
-  type Impl,
-  KEY,
-  type Proc,
-  seededBytes,
-  startClient,
-  startServer,
-  waitUdpBound,
-} from "./harness.ts";
+import { EchoTarget, type Impl, type Proc, seededBytes } from "./harness.ts";
+import { startEnds } from "./live.ts";
 
 const IDLE_MS = 65000;
 
 async function idleSurvives(client: Impl, server: Impl): Promise<string> {
   const target = EchoTarget.tcp();
-  const sp = freePort(), cp = freePort();
   const procs: Proc[] = [];
   try {
-    const s = startServer(server, ["-l", `127.0.0.1:${sp}`, "-t", target.address, "-key", KEY]);
-    procs.push(s);
-    await waitUdpBound(s, sp);
-    const c = startClient(client, ["-l", `127.0.0.1:${cp}`, "-r", `127.0.0.1:${sp}`, "-key", KEY]);
-    procs.push(c);
-    await c.waitFor("listening on:");
+    const { s, c, cp } = await startEnds(procs, client, server, target.address);
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: cp });
     const d1 = seededBytes(51, 65536);
     await writeAll(conn, d1);

@@ -13,17 +13,8 @@
 
 import { assert } from "../support/assert.ts";
 import { missing } from "../support/requires.ts";
-import {
-  EchoTarget,
-  freePort,
-  type Impl,
-  type Proc,
-  seededBytes,
-  startClient,
-  startServer,
-  waitUdpBound,
-} from "./harness.ts";
-import { listenQuietly } from "./live.ts";
+import { EchoTarget, type Impl, type Proc, seededBytes } from "./harness.ts";
+import { listenQuietly, startEnds } from "./live.ts";
 
 interface Mismatch {
   /** Short name. */
@@ -83,31 +74,14 @@ async function mismatch(
   windowMs: number,
 ): Promise<string> {
   const target = EchoTarget.tcp();
-  const sp = freePort(), cp = freePort();
   const procs: Proc[] = [];
   const problems: string[] = [];
   try {
-    const common = ["-key", "mismatch-key", "-keepalive", "2"];
-    const s = startServer(server, [
-      "-l",
-      `127.0.0.1:${sp}`,
-      "-t",
-      target.address,
-      ...common,
-      ...m.server,
-    ]);
-    procs.push(s);
-    await waitUdpBound(s, sp);
-    const c = startClient(client, [
-      "-l",
-      `127.0.0.1:${cp}`,
-      "-r",
-      `127.0.0.1:${sp}`,
-      ...common,
-      ...m.client,
-    ]);
-    procs.push(c);
-    await c.waitFor("listening on:");
+    const { s, c, sp, cp } = await startEnds(procs, client, server, target.address, {
+      common: ["-key", "mismatch-key", "-keepalive", "2"],
+      server: m.server,
+      client: m.client,
+    });
     const ours = client === "ts" ? c : s;
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: cp });
     await conn.write(seededBytes(3, 4096));

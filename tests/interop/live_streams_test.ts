@@ -25,7 +25,7 @@ import {
   startServer,
   waitUdpBound,
 } from "./harness.ts";
-import { echoOnce, listenQuietly } from "./live.ts";
+import { echoOnce, listenQuietly, startEnds } from "./live.ts";
 
 Deno.test({
   name: "live two Go clients on one server of ours, 4 MiB each at once",
@@ -86,16 +86,10 @@ Deno.test({
 
 async function targetRefuses(client: Impl, server: Impl): Promise<void> {
   const target = EchoTarget.tcp();
-  const sp = freePort(), cp = freePort();
   const procs: Proc[] = [];
   const tails = () => procs.map((p) => p.tail()).join("\n");
   try {
-    const s = startServer(server, ["-l", `127.0.0.1:${sp}`, "-t", target.address, "-key", KEY]);
-    procs.push(s);
-    await waitUdpBound(s, sp);
-    const c = startClient(client, ["-l", `127.0.0.1:${cp}`, "-r", `127.0.0.1:${sp}`, "-key", KEY]);
-    procs.push(c);
-    await c.waitFor("listening on:");
+    const { s, c, cp } = await startEnds(procs, client, server, target.address);
 
     // A long-lived stream, working before and after the refusal.
     const kept = await Deno.connect({ hostname: "127.0.0.1", port: cp });
@@ -203,16 +197,10 @@ async function readToEnd(conn: Deno.Conn, max: number): Promise<Uint8Array> {
 async function closeFirst(client: Impl, server: Impl, who: "target" | "client"): Promise<void> {
   const bytes = 1 << 20;
   const target = oneShotTarget(who === "target" ? "speak" : "sink", bytes, 21);
-  const sp = freePort(), cp = freePort();
   const procs: Proc[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const s = startServer(server, ["-l", `127.0.0.1:${sp}`, "-t", target.address, "-key", KEY]);
-    procs.push(s);
-    await waitUdpBound(s, sp);
-    const c = startClient(client, ["-l", `127.0.0.1:${cp}`, "-r", `127.0.0.1:${sp}`, "-key", KEY]);
-    procs.push(c);
-    await c.waitFor("listening on:");
+    const { cp } = await startEnds(procs, client, server, target.address);
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: cp });
     timer = setTimeout(() => {
       conn.close();
@@ -263,26 +251,11 @@ Deno.test({
   ignore: missing("kcptun"),
   fn: async () => {
     const target = EchoTarget.tcp();
-    const sp = freePort(), cp = freePort();
     const procs: Proc[] = [];
     try {
-      const s = startServer("go", ["-l", `127.0.0.1:${sp}`, "-t", target.address, "-key", KEY]);
-      procs.push(s);
-      await waitUdpBound(s, sp);
-      const c = startClient("ts", [
-        "-l",
-        `127.0.0.1:${cp}`,
-        "-r",
-        `127.0.0.1:${sp}`,
-        "-key",
-        KEY,
-        "-autoexpire",
-        "2",
-        "-scavengettl",
-        "3",
-      ]);
-      procs.push(c);
-      await c.waitFor("listening on:");
+      const { s, c, cp } = await startEnds(procs, "ts", "go", target.address, {
+        client: ["-autoexpire", "2", "-scavengettl", "3"],
+      });
       const t0 = performance.now();
       const old = await Deno.connect({ hostname: "127.0.0.1", port: cp });
       const ping = async (conn: Deno.Conn, i: number) => {
