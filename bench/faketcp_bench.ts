@@ -14,145 +14,28 @@
  * Numbers taken on a shared 2-core machine are provisional.
  */
 
-import { type Packet, PacketBatch, PacketPool } from "../pipeline/packet.ts";
-import type { DatagramSocket, DatagramTransport } from "../pipeline/transport.ts";
+import { PacketPool } from "../pipeline/packet.ts";
+import type { DatagramTransport } from "../pipeline/transport.ts";
+import {
+  benchChild,
+  firstLine,
+  flood,
+  fmt,
+  parseArgs,
+  type RunResult,
+  sink,
+  SIZE,
+  SOCKBUF,
+  windowEcho,
+} from "./datagram_harness.ts";
 import { FakeTcpTransport } from "../transports/faketcp.ts";
 import { pseudoHeaderSum, tcpChecksum, writeTcpHeader } from "../transports/faketcp/segment.ts";
 import { UdpTransport } from "../transports/udp.ts";
-
-const SIZE = 1350;
-const SOCKBUF = 4 << 20;
-const END_MARK = 1; // a 1-byte datagram ends a run
 
 type Impl = "udp" | "faketcp";
 
 function transportFor(impl: Impl, pool: PacketPool): DatagramTransport {
   return impl === "udp" ? new UdpTransport({ pool }) : new FakeTcpTransport({ pool });
-}
-
-/** CPU seconds used so far by this process, all threads (utime + stime). */
-function cpuSeconds(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
-}
-
-interface RunResult {
-  datagrams: number;
-  seconds: number;
-  cpu: number;
-}
-
-const tick = () => new Promise((r) => setTimeout(r, 0));
-
-/** Sends up to `count` datagrams of SIZE bytes flat out, then END marks. */
-async function flood(
-  sock: DatagramSocket,
-  count: number,
-  seconds: number,
-  pool: PacketPool,
-): Promise<RunResult> {
-  const batch = new PacketBatch();
-  const t0 = performance.now(), c0 = cpuSeconds();
-  let sent = 0;
-  const deadline = t0 + seconds * 1000;
-  while (sent < count && performance.now() < deadline) {
-    const n = Math.min(64, count - sent);
-    for (let i = 0; i < n; i++) {
-      const p = pool.acquire();
-      p.end = p.start + SIZE;
-      batch.push(p);
-    }
-    sock.send(batch);
-    sent += n;
-    if ((sent & 1023) < 64) await tick(); // let the receiver's side of the host breathe
-  }
-  const elapsed = (performance.now() - t0) / 1000, cpu = cpuSeconds() - c0;
-  sent = sock.stats.txPackets;
-  await new Promise((r) => setTimeout(r, 200));
-  for (let i = 0; i < 5; i++) {
-    const p = pool.acquire();
-    p.end = p.start + END_MARK;
-    batch.push(p);
-  }
-  sock.send(batch);
-  await new Promise((r) => setTimeout(r, 50));
-  return { datagrams: sent, seconds: elapsed, cpu };
-}
-
-/** Counts datagrams until an END mark or the deadline. */
-function sink(sock: DatagramSocket, seconds: number): Promise<RunResult> {
-  return new Promise((resolve) => {
-    let n = 0, tFirst = 0, tLast = 0, c0 = 0, c1 = 0, done = false;
-    const finish = () => {
-      clearTimeout(timer);
-      resolve({ datagrams: n, seconds: (tLast - tFirst) / 1000, cpu: c1 - c0 });
-    };
-    const timer = setTimeout(() => {
-      c1 = cpuSeconds();
-      finish();
-    }, seconds * 1000 + 3000);
-    sock.receive((batch: PacketBatch) => {
-      for (let i = 0; i < batch.length; i++) {
-        const p: Packet = batch.packets[i];
-        const len = p.end - p.start;
-        p.release();
-        if (done) continue;
-        if (len === END_MARK) {
-          done = true;
-          c1 = cpuSeconds();
-          finish();
-          continue;
-        }
-        if (n === 0) {
-          tFirst = performance.now();
-          c0 = cpuSeconds();
-        }
-        n++;
-        tLast = performance.now();
-      }
-    });
-  });
-}
-
-function child(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-}
-
-/** The child's first stdout line, and a function returning the rest once it exits. */
-async function firstLine(proc: Deno.ChildProcess): Promise<[string, () => Promise<string>]> {
-  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const nl = buf.indexOf("\n");
-    if (nl >= 0) {
-      const rest = buf.slice(nl + 1);
-      return [buf.slice(0, nl), async () => {
-        let all = rest;
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return all;
-          all += value;
-        }
-      }];
-    }
-    const { value, done } = await reader.read();
-    if (done) throw new Error("child ended early");
-    buf += value;
-  }
-}
-
-function fmt(r: RunResult): string {
-  const rate = r.datagrams / r.seconds;
-  return `${(rate / 1000).toFixed(0).padStart(4)}k dgram/s ${
-    (rate * SIZE / 1e6).toFixed(0).padStart(4)
-  } MB/s  cpu ${(100 * r.cpu / r.seconds).toFixed(0).padStart(3)}%  ${
-    (r.cpu / r.datagrams * 1e6).toFixed(2)
-  } µs cpu/dgram`;
 }
 
 /** Child roles: `--impl I --role flood --port P` or `--impl I --role sink`. */
@@ -161,7 +44,7 @@ async function childMain(opts: Record<string, string>): Promise<void> {
   const t = transportFor(opts.impl as Impl, pool);
   if (opts.role === "flood") {
     const sock = await t.dial("127.0.0.1", Number(opts.port), { sockbuf: SOCKBUF });
-    const r = await flood(sock, Number(opts.count), Number(opts.seconds), pool);
+    const r = await flood(sock, Number(opts.count), Number(opts.seconds), 0, pool);
     await sock.close();
     console.log(JSON.stringify(r));
   } else {
@@ -185,7 +68,7 @@ async function report(opts: Record<string, string>): Promise<void> {
     {
       const sock = await t.listen("127.0.0.1", 0, { sockbuf: SOCKBUF });
       const done = sink(sock, Number(seconds));
-      const proc = child([
+      const proc = benchChild(import.meta.url, [
         "--impl",
         impl,
         "--role",
@@ -203,24 +86,23 @@ async function report(opts: Record<string, string>): Promise<void> {
       console.log(`${impl.padEnd(8)} receive: ${fmt(r)}  got ${r.datagrams}/${sent.datagrams}`);
     }
     {
-      const proc = child(["--impl", impl, "--role", "sink", "--seconds", seconds]);
+      const proc = benchChild(import.meta.url, [
+        "--impl",
+        impl,
+        "--role",
+        "sink",
+        "--seconds",
+        seconds,
+      ]);
       const [portLine, rest] = await firstLine(proc);
       const sock = await t.dial("127.0.0.1", Number(portLine), { sockbuf: SOCKBUF });
-      const r = await flood(sock, Number(count), Number(seconds), pool);
+      const r = await flood(sock, Number(count), Number(seconds), 0, pool);
       await sock.close();
       const got = JSON.parse((await rest()).trim()) as RunResult;
       await proc.status;
       console.log(`${impl.padEnd(8)} send:    ${fmt(r)}  child got ${got.datagrams}`);
     }
   }
-}
-
-function parseArgs(args: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
-    if (args[i].startsWith("--")) out[args[i].slice(2)] = args[++i] ?? "";
-  }
-  return out;
 }
 
 // deno bench: 20 windows of 64 datagrams there and back through each transport.
@@ -230,42 +112,10 @@ for (const impl of ["udp", "faketcp"] as Impl[]) {
     group: "window",
     baseline: impl === "udp",
     n: 200,
+    // async: deno bench treats a plain function as synchronous even when it returns a promise
     async fn(b) {
       const pool = new PacketPool();
-      const t = transportFor(impl, pool);
-      const srv = await t.listen("127.0.0.1", 0, { sockbuf: SOCKBUF });
-      const cli = await t.dial("127.0.0.1", srv.localAddr.port, { sockbuf: SOCKBUF });
-      srv.receive((batch) => srv.send(batch)); // echo: same packets back to their peers
-      let got = 0, wake: (() => void) | null = null;
-      cli.receive((batch) => {
-        got += batch.length;
-        batch.releaseAll();
-        if (got >= 64 && wake) wake();
-      });
-      const out = new PacketBatch();
-      b.start();
-      for (let round = 0; round < 20; round++) {
-        got = 0;
-        const arrived = new Promise<void>((r) => wake = r);
-        for (let i = 0; i < 64; i++) {
-          const p = pool.acquire();
-          p.end = p.start + SIZE;
-          out.push(p);
-        }
-        cli.send(out);
-        // A lost datagram would stall the window forever: give up loudly instead.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          arrived,
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`window stalled at ${got}/64`)), 5000);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-      b.end();
-      await cli.close();
-      await srv.close();
+      await windowEcho(b, transportFor(impl, pool), pool, SOCKBUF);
     },
   });
 }
