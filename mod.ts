@@ -1,109 +1,76 @@
 /**
- * kcptun-ts: a TypeScript re-implementation of kcptun (KCP over UDP with FEC, encryption,
- * compression and smux), built as a pipeline of stages. See README.md and docs/.
+ * kcptun-ts: kcptun (KCP over UDP with FEC, encryption, compression and smux) as a TypeScript
+ * library for Deno, built as a pipeline of stages. See README.md and docs/.
  *
- * The layers, each usable alone:
- * - packets, batches and the stage contract: {@link Packet}, {@link PacketBatch},
- *   {@link PacketStage}, {@link StreamStage}, {@link buildPipeline}, {@link PacketChain};
- * - packet stages: {@link cryptStage} (every kcptun cipher), {@link fecStage} (Reed-Solomon);
- * - the ARQ: {@link Kcp} (sans-IO core), {@link KcpSession} (actor), {@link KcpListener};
- * - stream layers: {@link snappyStage}, {@link SmuxDriver} / {@link SmuxSession}, QPP
- *   ({@link qppPads}, {@link qppDuplex});
- * - transports: {@link udpTransport}, TCP and unix endpoints.
+ * - Run tunnels: {@link dial} a server and open streams, {@link listen} for sessions and accept
+ *   streams; {@link KcptunClient} and {@link KcptunServer} are kcptun's two programs as classes.
+ * - Build pipelines: {@link buildPipeline} with {@link builtinRegistry} and your plugins;
+ *   {@link Tunnel} makes one end of it.
+ * - Write stages: the contract is re-exported here and in `./plugin`; `./testing` has
+ *   property-test and fuzz helpers.
+ * - Drive the protocol yourself: {@link Connection} (packet stages + KCP + smux, sans-IO) and
+ *   {@link ServerEndpoint} (the server's routing, sans-IO).
  *
  * @module
  */
 
-export * from "./pipeline/packet.ts";
-export * from "./pipeline/snmp.ts";
-export * from "./pipeline/stage.ts";
-export * from "./pipeline/transport.ts";
-export * from "./pipeline/chain.ts";
-export * from "./pipeline/streams.ts";
-export * from "./pipeline/registry.ts";
-export * from "./pipeline/pipeline.ts";
-export * from "./pipeline/builtins.ts";
-
-export * from "./transforms/crypt/mod.ts";
-export {
-  type AutoTuneGeneration,
-  classifyDatagram,
-  DatagramKind,
-  FEC_OVERHEAD,
-  FecDecoder,
-  type FecDecoderOptions,
-  FecEncoder,
-  type FecEncoderOptions,
-  FecStage,
-  fecStage,
-  type FecStageOptions,
-  ReedSolomon,
-} from "./transforms/fec/mod.ts";
-export * from "./transforms/kcp/mod.ts";
-export { KcpSession, type KcpSessionOptions } from "./transforms/kcp/session.ts";
-export {
-  type ConvLocator,
-  KcpListener,
-  type KcpListenerOptions,
-} from "./transforms/kcp/listener.ts";
-export { clientSession, randomConv } from "./transforms/kcp/dial.ts";
-export { kcpStage, type KcpStageInstance, kcpStageOptions } from "./transforms/kcp/stage.ts";
-export {
-  type ByteStreamPair,
-  KCPTUN_2021_SMUX,
-  SMUX_DEFAULTS,
-  type SmuxCloseInfo,
-  type SmuxConfig,
-  smuxConfig,
-  SmuxDriver,
-  type SmuxDriverOptions,
-  smuxOptions,
-  type SmuxRole,
-  SmuxSession,
-  smuxStage,
-  type SmuxStageInstance,
-  type SmuxStats,
-  type SmuxStream,
-} from "./transforms/smux/mod.ts";
-export {
-  crc32c,
-  SnappyDecoderStream,
-  SnappyEncoderStream,
-  SnappyFrameDecoder,
-  SnappyFrameEncoder,
-  snappyStage,
-  snappyStreams,
-  SnappyStreamStage,
-  withSnappy,
-} from "./transforms/snappy/mod.ts";
+export * from "./plugin.ts";
 
 export {
-  getaddrinfo,
-  UdpSocket,
-  udpStage,
-  type UdpStats,
-  UdpTransport,
-  udpTransport,
-  type UdpTransportConfig,
-} from "./transports/udp.ts";
-export { DenoPeer, DenoUdpSocket, DenoUdpTransport } from "./transports/deno_udp.ts";
+  buildTunnel,
+  dial,
+  type EndOptions,
+  listen,
+  type PipelineInput,
+  resolvePipeline,
+} from "./runtime/api.ts";
+export { Tunnel, type TunnelOptions } from "./runtime/tunnel.ts";
+export { TunnelSession } from "./runtime/session.ts";
+export { TunnelStream } from "./runtime/stream.ts";
+export { type ListenSessionsOptions, listenSessions, TunnelListener } from "./runtime/listen.ts";
+export { type DialSessionOptions, dialSession, randomConv } from "./runtime/dial.ts";
+export { KcptunClient, type KcptunClientOptions, type RemoteAddress } from "./runtime/client.ts";
+export { KcptunServer, type KcptunServerOptions, type TargetAddress } from "./runtime/server.ts";
+export { relay } from "./runtime/relay.ts";
 export {
-  Libc,
-  LIBC_SYMBOLS,
-  type LibcSymbols,
-  LibcUnavailableError,
-  loadLibc,
-  tryLoadLibc,
-} from "./transports/libc.ts";
-export { type IpAddress, PeerTable, UdpPeer } from "./transports/sockaddr.ts";
+  Connection,
+  type ConnectionCloseInfo,
+  type ConnectionOptions,
+  type KcpSettings,
+} from "./runtime/connection.ts";
+export { ConnectionDriver, type DriverOptions } from "./runtime/driver.ts";
 export {
-  diffKernelUdpCounters,
-  type KernelUdpCounters,
-  type KernelUdpSnapshot,
-  readKernelUdpCounters,
-} from "./transports/kernel_counters.ts";
-export type { AppConn, AppEndpoint, AppListener } from "./transports/app.ts";
-export { TcpEndpoint, tcpStage } from "./transports/tcp.ts";
-export { UnixEndpoint, unixStage } from "./transports/unix.ts";
-export * from "./transports/faketcp.ts";
-export * from "./transforms/qpp/mod.ts";
+  type EndpointHooks,
+  type EndpointOptions,
+  type KcpLocator,
+  locatorFor,
+  ServerEndpoint,
+} from "./runtime/endpoint.ts";
+export { BUILTIN_STAGES, builtinRegistry } from "./runtime/registry.ts";
+
+export {
+  buildPipeline,
+  type BuildOptions,
+  Pipeline,
+  type PipelineEntry,
+  type PipelineSpec,
+  type ResolvedStage,
+  type Slot,
+} from "./pipeline/pipeline.ts";
+export { StageRegistry } from "./pipeline/registry.ts";
+export { PacketChain } from "./pipeline/chain.ts";
+
+export { cryptStage, type CryptStageOptions } from "./transforms/crypt/stage.ts";
+export { fecStage, type FecStageOptions } from "./transforms/fec/stage.ts";
+export { kcpStage } from "./transforms/kcp/stage.ts";
+export { KCP_MODES } from "./transforms/kcp/modes.ts";
+export { Kcp, type KcpOptions } from "./transforms/kcp/arq.ts";
+export { smuxStage } from "./transforms/smux/stage.ts";
+export { SmuxSession } from "./transforms/smux/session.ts";
+export { type SmuxConfig } from "./transforms/smux/config.ts";
+export { snappyStage } from "./transforms/snappy/stage.ts";
+export { qppStage, type QppStageOptions } from "./transforms/qpp/stage.ts";
+export { tcpStage } from "./transports/tcp.ts";
+export { unixStage } from "./transports/unix.ts";
+export { udpStage } from "./transports/udp.ts";
+export { faketcpStage } from "./transports/faketcp.ts";

@@ -1414,15 +1414,17 @@ export function parseServerConfig(
 }
 
 /**
- * The pipeline kcptun's flags describe (ARCHITECTURE.md §1), for when no explicit `pipeline`
- * is configured: `-nocomp` drops `snappy`; `-tcp` uses `faketcp` instead of `udp`; `-crypt null`
+ * The pipeline kcptun's flags describe (docs/architecture.md), for when no explicit `pipeline`
+ * is configured: `-QPP` adds `qpp` above `smux`; `-nocomp` drops `snappy`; `-tcp` uses `faketcp` instead of `udp`; `-crypt null`
  * drops `crypt` (`none` keeps it: its header is still on the wire); `fec` stays even with
  * `-ds 0 -ps 0` because Go peers may still send FEC; a unix socket end uses `unix` for `tcp`.
  * JSON `pipelineOptions` become its `options`.
  */
 export function defaultPipeline(config: ClientConfig | ServerConfig): PipelineSpec {
   const appEnd = config.role === "client" ? config.localAddress : config.targetAddress;
-  const stages: string[] = [appEnd.kind === "unix" ? "unix" : "tcp", "smux"];
+  const stages: string[] = [appEnd.kind === "unix" ? "unix" : "tcp"];
+  if (config.qpp) stages.push("qpp");
+  stages.push("smux");
   if (!config.nocomp) stages.push("snappy");
   stages.push("kcp", "fec");
   if (config.crypt !== "null") stages.push("crypt");

@@ -6,14 +6,17 @@
  * @module
  */
 
+import type { AppEndpoint } from "../pipeline/app.ts";
 import { defaultPool } from "../pipeline/packet.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
 import type { StageRegistry } from "../pipeline/registry.ts";
-import { fakeTcpUnavailableReason } from "../transports/faketcp.ts";
+import { checkRoleInstance } from "../pipeline/roles.ts";
 import { type Snmp, snmp as processSnmp } from "../pipeline/snmp.ts";
 import { StageError } from "../pipeline/stage.ts";
-import type { AppEndpoint } from "../transports/app.ts";
-import { ClientApp } from "./client_app.ts";
+import { KcptunClient } from "../runtime/client.ts";
+import { listenSessions } from "../runtime/listen.ts";
+import { KcptunServer } from "../runtime/server.ts";
+import { Tunnel } from "../runtime/tunnel.ts";
 import {
   type ClientConfig,
   type CliOutcome,
@@ -21,10 +24,11 @@ import {
   parseServerConfig,
   type ServerConfig,
 } from "./config.ts";
+import { sessionCloseLine } from "./diagnose.ts";
 import { type Logger, openLogger, startupLines } from "./logging.ts";
-import { type ServerApp, startServer } from "./server_app.ts";
+import { resolvePipeline } from "./pipeline.ts";
+import { dialErrorText } from "./dial_error.ts";
 import { installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
-import { createTunnel, resolvePipeline } from "./tunnel.ts";
 import { exitWith } from "./usage.ts";
 
 /** A running client or server with what it owns. */
@@ -81,30 +85,38 @@ function ops(
   };
 }
 
-/** Fails with fake TCP's one-line reason when the pipeline needs it and it cannot run here. */
-function checkTransport(pipeline: Pipeline): void {
-  if (pipeline.boundary("transport")?.name !== "faketcp") return;
-  const why = fakeTcpUnavailableReason();
-  if (why !== null) throw new StageError(why);
+/**
+ * Makes the pipeline's transport once before anything else happens, so that one that cannot run
+ * here (fake TCP without root or FFI) fails with its one line before any startup output.
+ */
+async function checkTransport(pipeline: Pipeline, snmp: Snmp, log: (l: string) => void) {
+  const t = pipeline.boundary("transport");
+  if (t === undefined) return;
+  const ctx = { role: "client" as const, pool: defaultPool, snmp, log };
+  checkRoleInstance("transport", t.spec, await t.definition.create(t.options, ctx));
 }
 
 /** Starts a client from a resolved config. */
 export async function startClientEnd(
   config: ClientConfig,
   options: StartOptions = {},
-): Promise<RunningEnd<ClientApp>> {
+): Promise<RunningEnd<KcptunClient>> {
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
-  checkTransport(pipeline);
+  await checkTransport(pipeline, snmp, logger.log);
   // kcptun listens first, then logs its settings (with the bound address), then derives the key.
   const appStage = pipeline.boundary("app")!;
-  const app = appStage.definition.create(appStage.options, {
-    role: "client",
-    pool: defaultPool,
-    snmp,
-    log: logger.log,
-  }) as AppEndpoint;
+  const app = checkRoleInstance(
+    "app",
+    appStage.spec,
+    await appStage.definition.create(appStage.options, {
+      role: "client",
+      pool: defaultPool,
+      snmp,
+      log: logger.log,
+    }),
+  ) as AppEndpoint;
   const l = config.localAddress;
   let listener;
   try {
@@ -118,13 +130,27 @@ export async function startClientEnd(
   logger.log("initiating key derivation");
   let tunnel;
   try {
-    tunnel = createTunnel(config, pipeline, { snmp, log: logger.log });
+    tunnel = await Tunnel.create(pipeline, { role: "client", snmp, log: logger.log });
   } catch (e) {
     listener.close();
     throw e;
   }
   logger.log("key derivation done");
-  const client = new ClientApp(config, listener, { tunnel, logger, snmp });
+  const r = config.remoteAddress;
+  const client = new KcptunClient({
+    tunnel,
+    listener,
+    remote: { host: r.host, minPort: r.minPort, maxPort: r.maxPort },
+    conn: config.conn,
+    autoExpire: config.autoexpire,
+    scavengeTtl: config.scavengettl,
+    closeWait: config.closewait,
+    sockbuf: config.sockbuf,
+    dscp: config.dscp,
+    log: logger.log,
+    streamLog: logger.quiet ? undefined : logger.log,
+    describeClose: (remote, reason) => sessionCloseLine("client", remote, reason),
+  });
   const stopOps = ops(config, snmp, logger, options.signals ?? false);
   return {
     app: client,
@@ -132,6 +158,7 @@ export async function startClientEnd(
     logger,
     async stop() {
       await client.stop();
+      tunnel.close();
       stopOps();
       if (!options.logger) logger.close();
     },
@@ -142,16 +169,40 @@ export async function startClientEnd(
 export async function startServerEnd(
   config: ServerConfig,
   options: StartOptions = {},
-): Promise<RunningEnd<ServerApp>> {
+): Promise<RunningEnd<KcptunServer>> {
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
-  checkTransport(pipeline);
+  await checkTransport(pipeline, snmp, logger.log);
   for (const line of startupLines(config)) logger.log(line);
   logger.log("initiating key derivation");
-  const tunnel = createTunnel(config, pipeline, { snmp, log: logger.log });
+  const tunnel = await Tunnel.create(pipeline, { role: "server", snmp, log: logger.log });
   logger.log("key derivation done");
-  const server = await startServer(config, { tunnel, logger, snmp });
+  const addr = config.listenAddress;
+  let listener;
+  try {
+    listener = await listenSessions(tunnel, addr.host, addr.minPort, addr.maxPort, {
+      sockbuf: config.sockbuf,
+      dscp: config.dscp,
+    });
+  } catch (e) {
+    tunnel.close();
+    throw e;
+  }
+  const t = config.targetAddress;
+  const server = new KcptunServer({
+    tunnel,
+    listener,
+    target: t.kind === "unix"
+      ? { host: t.path, port: 0, text: config.target }
+      : { host: t.host, port: t.minPort, text: config.target },
+    closeWait: config.closewait,
+    log: logger.log,
+    streamLog: logger.quiet ? undefined : logger.log,
+    describeDialError: (target, e) =>
+      dialErrorText(t.kind === "unix" ? "unix" : "inet", target.text, e),
+    describeClose: (remote, reason) => sessionCloseLine("server", remote, reason),
+  });
   const stopOps = ops(config, snmp, logger, options.signals ?? false);
   return {
     app: server,
@@ -159,6 +210,7 @@ export async function startServerEnd(
     logger,
     async stop() {
       await server.stop();
+      tunnel.close();
       stopOps();
       if (!options.logger) logger.close();
     },
@@ -209,7 +261,7 @@ async function main<C, A>(
 export function clientMain(
   args: string[],
   registry?: StageRegistry,
-): Promise<RunningEnd<ClientApp>> {
+): Promise<RunningEnd<KcptunClient>> {
   return main(parseClientConfig(args, envLookup), startClientEnd, registry);
 }
 
@@ -217,6 +269,6 @@ export function clientMain(
 export function serverMain(
   args: string[],
   registry?: StageRegistry,
-): Promise<RunningEnd<ServerApp>> {
+): Promise<RunningEnd<KcptunServer>> {
   return main(parseServerConfig(args, envLookup), startServerEnd, registry);
 }

@@ -17,6 +17,7 @@
 
 import type { PacketBatch } from "../pipeline/packet.ts";
 import type {
+  ByteRange,
   PacketStage,
   PacketStageDefinition,
   StageContext,
@@ -73,6 +74,15 @@ class Padding implements PacketStage {
     }
   }
 
+  /** Where the inner datagram lies, without touching anything (a server routes by it). */
+  peek(buffer: Uint8Array, range: ByteRange): boolean {
+    const n = range.end - range.start;
+    const pad = n > 0 ? buffer[range.end - 1] : 0;
+    if (n === 0 || pad + 1 > n) return false;
+    range.end -= pad + 1;
+    return true;
+  }
+
   decode(batch: PacketBatch): void {
     let kept = 0;
     for (let i = 0; i < batch.length; i++) {
@@ -97,6 +107,7 @@ const padding: PacketStageDefinition<PaddingOptions> = {
   kind: "packet",
   description: "random-length padding that hides datagram sizes (kcptun-ts only)",
   shared: true,
+  options: { max: { type: "integer", description: "most padding bytes per datagram (0-255)" } },
   create(options, ctx) {
     const max = options.max ?? 32;
     if (!Number.isInteger(max) || max < 0 || max > 255) {

@@ -19,6 +19,7 @@ import { cwdUrl, isModuleSpecifier, loadPlugin, type StageRegistry } from "./reg
 import {
   type BoundaryRole,
   type BoundaryStageDefinition,
+  type OptionType,
   type PacketStageDefinition,
   type StageContext,
   type StageDefinition,
@@ -47,15 +48,28 @@ export interface BuildOptions {
   base?: string | URL;
 }
 
-/** A slot in the pipeline, in order. */
-export type Slot = "app" | "mux" | "stream" | "arq" | "packet" | "transport";
+/**
+ * A slot in the pipeline, in order. A stream stage listed before the multiplexer is a
+ * per-stream stage (one instance per smux stream, such as qpp); after it, a session stage (one
+ * per KCP session, such as snappy).
+ */
+export type Slot = "app" | "perstream" | "mux" | "stream" | "arq" | "packet" | "transport";
 
-const SLOT_ORDER: readonly Slot[] = ["app", "mux", "stream", "arq", "packet", "transport"];
+const SLOT_ORDER: readonly Slot[] = [
+  "app",
+  "perstream",
+  "mux",
+  "stream",
+  "arq",
+  "packet",
+  "transport",
+];
 
 const SLOT_TEXT: Record<Slot, string> = {
   app: "application boundary (tcp, unix)",
+  perstream: "per-stream stage",
   mux: "multiplexer boundary (smux)",
-  stream: "stream stage",
+  stream: "session stream stage",
   arq: "ARQ boundary (kcp)",
   packet: "packet stage",
   transport: "transport boundary (udp, faketcp)",
@@ -97,9 +111,14 @@ export class Pipeline {
     return this.stages.find((s) => s.slot === role);
   }
 
-  /** Stream stages, application side first. */
+  /** Session stream stages (between smux and KCP), application side first. */
   get streamStages(): ResolvedStage[] {
     return this.stages.filter((s) => s.slot === "stream");
+  }
+
+  /** Per-stream stages (above smux), application side first. */
+  get perStreamStages(): ResolvedStage[] {
+    return this.stages.filter((s) => s.slot === "perstream");
   }
 
   /** Packet stages, KCP side first. */
@@ -148,7 +167,7 @@ function checkOrder(stages: readonly ResolvedStage[]): void {
   const seen = new Set<Slot>();
   for (const s of stages) {
     const idx = SLOT_ORDER.indexOf(s.slot);
-    if (s.slot !== "stream" && s.slot !== "packet") {
+    if (s.slot !== "stream" && s.slot !== "perstream" && s.slot !== "packet") {
       if (seen.has(s.slot)) {
         throw new StageError(
           `pipeline: "${s.spec}" is a second ${SLOT_TEXT[s.slot]}; a pipeline has at most one`,
@@ -174,6 +193,39 @@ function checkOrder(stages: readonly ResolvedStage[]): void {
     throw new StageError(
       "pipeline: stream stages and packet stages need an ARQ boundary (kcp) between them",
     );
+  }
+}
+
+function typeOf(v: unknown): OptionType | "other" {
+  if (typeof v === "string") return "string";
+  if (typeof v === "boolean") return "boolean";
+  if (typeof v === "number") return Number.isInteger(v) ? "integer" : "number";
+  if (v !== null && typeof v === "object") return "object";
+  return "other";
+}
+
+/** Every option given must be one the stage declares, of its type. */
+function checkOptions(def: StageDefinition, spec: string, options: StageOptions): void {
+  const schema = def.options ?? {};
+  const names = Object.keys(schema);
+  for (const [key, value] of Object.entries(options)) {
+    const want = schema[key];
+    if (want === undefined) {
+      throw new StageError(
+        `pipeline: stage "${spec}" takes no option "${key}" (${
+          names.length > 0 ? `it takes: ${names.join(", ")}` : "it takes none"
+        })`,
+      );
+    }
+    const got = typeOf(value);
+    const ok = got === want.type || (want.type === "number" && got === "integer");
+    if (!ok) {
+      throw new StageError(
+        `pipeline: option "${key}" of stage "${spec}" must be ${
+          want.type === "integer" ? "an integer" : `a ${want.type}`
+        }, got ${JSON.stringify(value)}`,
+      );
+    }
   }
 }
 
@@ -207,7 +259,13 @@ export async function buildPipeline(spec: PipelineSpec, opts: BuildOptions): Pro
       ...(spec.options?.[name] ?? {}),
       ...(typeof entry === "string" ? {} : entry.options ?? {}),
     };
+    checkOptions(def, name, options);
     resolved.push({ name: def.name, spec: name, definition: def, slot: slotOf(def), options });
+  }
+  // Stream stages above the multiplexer run per smux stream.
+  const mux = resolved.findIndex((s) => s.slot === "mux");
+  for (let i = 0; i < mux; i++) {
+    if (resolved[i].slot === "stream") resolved[i] = { ...resolved[i], slot: "perstream" };
   }
   return new Pipeline(resolved);
 }

@@ -58,8 +58,24 @@ export interface PacketStage {
   encode(batch: PacketBatch, now: number): void | Promise<void>;
   /** Away from the wire. */
   decode(batch: PacketBatch, now: number): void | Promise<void>;
+  /**
+   * Finds, without decoding or changing any state, where the next layer's bytes lie in a datagram
+   * this stage would decode: narrows `range` (which starts as the datagram) and returns true, or
+   * returns false when the datagram carries nothing for the next layer (an FEC parity shard). A
+   * server uses it to read the KCP conversation id before a datagram has a session; a stage
+   * without it (one that must decode to tell) makes sessions keyed by address only.
+   */
+  peek?(buffer: Uint8Array, range: ByteRange): boolean;
   /** Releases what the stage holds (pooled shards, timers). */
   close?(): void;
+}
+
+/** A window `[start, end)` of a buffer, reused by {@link PacketStage.peek} callers. */
+export interface ByteRange {
+  /** First byte. */
+  start: number;
+  /** One past the last byte. */
+  end: number;
 }
 
 /**
@@ -78,6 +94,12 @@ export interface StreamStage {
   encode(bytes: Uint8Array, out: ByteSink): void;
   /** Away from KCP. */
   decode(bytes: Uint8Array, out: ByteSink): void;
+  /**
+   * The stream ended in one direction: emit what is still held (an encoder's buffered block),
+   * or throw a {@link StageError} when the input ended in the middle of a unit (a truncated
+   * chunk). Per-stream stages get it at the stream's FIN (decode) and local close (encode).
+   */
+  finish?(direction: "encode" | "decode", out: ByteSink): void;
   /** Releases what the stage holds. */
   close?(): void;
 }
@@ -85,14 +107,39 @@ export interface StreamStage {
 /** Options given to a stage factory: the pipeline's per-stage options object, or `{}`. */
 export type StageOptions = Record<string, unknown>;
 
-/** Describes a packet stage: the default export of a packet-stage plugin module. */
-export interface PacketStageDefinition<O extends StageOptions = StageOptions> {
+/** The type an option must have. */
+export type OptionType = "string" | "number" | "integer" | "boolean" | "object";
+
+/**
+ * The options a stage takes, by name, with their types and one line each for docs. An option
+ * not listed here is an error when a pipeline gives it, as is one of the wrong type; checking
+ * values further (ranges, names) is the factory's job.
+ */
+export type OptionSchema = Readonly<Record<string, { type: OptionType; description?: string }>>;
+
+/** What every stage definition has, whatever its kind. */
+interface DefinitionBase<O extends StageOptions> {
   /** Name used in pipeline lists. */
   readonly name: string;
-  /** Always `"packet"`. */
-  readonly kind: "packet";
   /** One line for `-h` and docs. */
   readonly description?: string;
+  /** The options it takes (none when absent). */
+  readonly options?: OptionSchema;
+  /**
+   * Work done once per tunnel before any instance is made (key schedules, tables): may be
+   * asynchronous, and returns the options every `create` of this tunnel then gets (or nothing
+   * to keep them). Instances are made per session and per stream, on hot paths, so `create` of
+   * a packet or stream stage must be synchronous and cheap; `create` of a boundary stage, made
+   * once per tunnel, may return a promise.
+   */
+  prepare?(options: O, ctx: StageContext): O | void | Promise<O | void>;
+}
+
+/** Describes a packet stage: the default export of a packet-stage plugin module. */
+export interface PacketStageDefinition<O extends StageOptions = StageOptions>
+  extends DefinitionBase<O> {
+  /** Always `"packet"`. */
+  readonly kind: "packet";
   /**
    * True when one instance may serve every session (no per-session state, such as crypt). The
    * server runs the shared stages next to the transport before it routes by address.
@@ -103,31 +150,26 @@ export interface PacketStageDefinition<O extends StageOptions = StageOptions> {
 }
 
 /** Describes a stream stage: the default export of a stream-stage plugin module. */
-export interface StreamStageDefinition<O extends StageOptions = StageOptions> {
-  /** Name used in pipeline lists. */
-  readonly name: string;
+export interface StreamStageDefinition<O extends StageOptions = StageOptions>
+  extends DefinitionBase<O> {
   /** Always `"stream"`. */
   readonly kind: "stream";
-  /** One line for `-h` and docs. */
-  readonly description?: string;
   /** Makes one instance. */
   create(options: O, ctx: StageContext): StreamStage;
 }
 
 /**
- * Describes a boundary stage. What `create` returns depends on the role; the session runtime
- * knows the role contracts (see `pipeline/session.ts`).
+ * Describes a boundary stage. What `create` gives depends on the role: the runtime checks it
+ * against the role's contract (`pipeline/roles.ts`: an `AppEndpoint`, `MuxSettings`,
+ * `ArqSettings` or `DatagramTransport`). It is called once per tunnel and may be asynchronous.
  */
-export interface BoundaryStageDefinition<O extends StageOptions = StageOptions> {
-  /** Name used in pipeline lists. */
-  readonly name: string;
+export interface BoundaryStageDefinition<O extends StageOptions = StageOptions>
+  extends DefinitionBase<O> {
   /** Always `"boundary"`. */
   readonly kind: "boundary";
   /** Which slot it fills. */
   readonly role: BoundaryRole;
-  /** One line for `-h` and docs. */
-  readonly description?: string;
-  /** Makes one instance (role-specific type). */
+  /** Makes the tunnel's instance (role-specific type). */
   create(options: O, ctx: StageContext): unknown;
 }
 

@@ -59,4 +59,9 @@ export interface DatagramTransport {
    * the server only.
    */
   dial(host: string, port: number, options?: TransportOptions): Promise<DatagramSocket>;
+  /**
+   * Transports a server of this kind also listens with, on the same addresses: fake TCP also
+   * serves plain UDP, as Go's kcptun does. Absent: none.
+   */
+  readonly alsoServes?: readonly DatagramTransport[];
 }

@@ -32,7 +32,7 @@ import type { DatagramTransport, TransportOptions } from "../pipeline/transport.
 import { C, Errno, type Libc } from "./libc.ts";
 import { type Poller, sharedPoller } from "./poller.ts";
 import { formatIp, type IpAddress, joinHostPort, parseIp } from "./sockaddr.ts";
-import { getaddrinfo } from "./udp.ts";
+import { getaddrinfo, udpTransport } from "./udp.ts";
 import {
   fakeTcpLibc,
   FakeTcpUnavailableError,
@@ -88,6 +88,8 @@ export interface FakeTcpTransportConfig {
   connectTimeoutMs?: number;
   /** One-line diagnostics (option failures, receive errors). Silent by default. */
   log?: (line: string) => void;
+  /** What a server also listens with on the same addresses (see `DatagramTransport`). */
+  alsoServes?: readonly DatagramTransport[];
 }
 
 /** IP header (≤ 60) + TCP header (≤ 60) in front of a captured payload. */
@@ -107,6 +109,8 @@ export class FakeTcpTransport implements DatagramTransport {
   readonly #poller: Poller;
   readonly #settings: SocketSettings;
   readonly #connectTimeoutMs: number;
+  /** Transports a server also listens with (plain UDP, as Go's kcptun). */
+  readonly alsoServes: readonly DatagramTransport[];
 
   /** Checks the configuration and loads libc (throws {@link FakeTcpUnavailableError}). */
   constructor(config: FakeTcpTransportConfig = {}, libc: Libc = fakeTcpLibc()) {
@@ -124,6 +128,7 @@ export class FakeTcpTransport implements DatagramTransport {
       );
     }
     this.#libc = libc;
+    this.alsoServes = config.alsoServes ?? [];
     this.#poller = sharedPoller(libc);
     this.#settings = {
       pool,
@@ -368,6 +373,11 @@ export const faketcpStage: BoundaryStageDefinition = {
   kind: "boundary",
   role: "transport",
   description: "TCP-looking segments on raw sockets (kcptun -tcp, tcpraw; Linux, root)",
+  // As Go's kcptun, a fake-TCP server also serves plain UDP on the same ports.
   create: (_options: StageOptions, ctx: StageContext): DatagramTransport =>
-    faketcpTransport({ pool: ctx.pool, log: ctx.log }),
+    faketcpTransport({
+      pool: ctx.pool,
+      log: ctx.log,
+      alsoServes: [udpTransport({ pool: ctx.pool, log: ctx.log })],
+    }),
 };

@@ -7,7 +7,7 @@
  */
 
 import type { BoundaryStageDefinition } from "../pipeline/stage.ts";
-import type { AppConn, AppEndpoint, AppListener } from "./app.ts";
+import type { AppConn, AppEndpoint, AppListener } from "../pipeline/app.ts";
 
 function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -36,21 +36,53 @@ function halfCloseReadable(conn: Deno.Conn): ReadableStream<Uint8Array> {
   });
 }
 
+/**
+ * A Deno connection as an {@link AppConn}. The Web Streams view is made on first use only: the
+ * runtime's relay reads and writes the socket directly.
+ */
+class DenoAppConn implements AppConn {
+  readonly peer: string;
+  readonly #conn: Deno.Conn;
+  #closed = false;
+  #readable: ReadableStream<Uint8Array> | null = null;
+
+  constructor(conn: Deno.Conn, peer: string) {
+    this.#conn = conn;
+    this.peer = peer;
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= halfCloseReadable(this.#conn);
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#conn.writable;
+  }
+
+  read(buffer: Uint8Array): Promise<number | null> {
+    return this.#conn.read(buffer);
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return this.#conn.write(bytes);
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* already closed by a stream */ }
+  }
+}
+
 /** Wraps a Deno connection. */
 export function wrapConn(conn: Deno.Conn, peer: string): AppConn {
-  let closed = false;
-  return {
-    readable: halfCloseReadable(conn),
-    writable: conn.writable,
-    peer,
-    close() {
-      if (closed) return;
-      closed = true;
-      try {
-        conn.close();
-      } catch { /* already closed by a stream */ }
-    },
-  };
+  return new DenoAppConn(conn, peer);
 }
 
 function addrText(a: Deno.Addr): string {

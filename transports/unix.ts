@@ -6,7 +6,7 @@
  */
 
 import type { BoundaryStageDefinition } from "../pipeline/stage.ts";
-import type { AppConn, AppEndpoint, AppListener } from "./app.ts";
+import type { AppConn, AppEndpoint, AppListener } from "../pipeline/app.ts";
 import { wrapConn, wrapListener } from "./tcp.ts";
 
 /** Unix socket endpoints; `host` is the socket path, `port` is ignored. */

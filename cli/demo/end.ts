@@ -13,10 +13,10 @@
  */
 
 import { SNMP_STRUCT_FIELDS } from "../../pipeline/snmp.ts";
-import type { ClientApp } from "../client_app.ts";
+import { KcptunClient } from "../../runtime/client.ts";
+import type { KcptunServer } from "../../runtime/server.ts";
+import type { TunnelSession } from "../../runtime/session.ts";
 import { clientMain, type RunningEnd, serverMain } from "../run.ts";
-import type { ServerApp } from "../server_app.ts";
-import type { KcpSession } from "../../transforms/kcp/session.ts";
 
 /** One report line. */
 export interface EndReport {
@@ -28,19 +28,18 @@ export interface EndReport {
   readonly sessions: number;
 }
 
-function sessionsOf(end: RunningEnd<ClientApp> | RunningEnd<ServerApp>): KcpSession[] {
+function sessionsOf(end: RunningEnd<KcptunClient> | RunningEnd<KcptunServer>): TunnelSession[] {
   const app = end.app;
-  if ("listeners" in app) return app.listeners.flatMap((l) => [...l.sessions.values()]);
-  return app.sessions;
+  return app instanceof KcptunClient ? app.sessions : [...app.listener.sessions];
 }
 
 /** The report of `end` now. */
-export function report(end: RunningEnd<ClientApp> | RunningEnd<ServerApp>): EndReport {
+export function report(end: RunningEnd<KcptunClient> | RunningEnd<KcptunServer>): EndReport {
   const snmp: Record<string, number> = {};
   for (const f of SNMP_STRUCT_FIELDS) snmp[f] = end.snmp[f];
   const sessions = sessionsOf(end);
   let sum = 0;
-  for (const s of sessions) sum += s.kcp.srtt;
+  for (const s of sessions) sum += s.connection.kcp.srtt;
   return { snmp, srtt: sessions.length ? sum / sessions.length : 0, sessions: sessions.length };
 }
 
@@ -57,9 +56,8 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const end = role === "client" ? await clientMain(args) : await serverMain(args);
-  const port = "listeners" in end.app
-    ? (end.app as ServerApp).ports[0]
-    : (end.app as ClientApp).listener.port;
+  const app = end.app;
+  const port = app instanceof KcptunClient ? app.listener.port : app.ports[0];
   printLine({ ready: true, port });
   setInterval(() => printLine(report(end)), 250);
 }

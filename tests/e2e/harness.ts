@@ -6,8 +6,8 @@
 
 import { startClientEnd, startServerEnd } from "../../cli/run.ts";
 import { parseClientConfig, parseServerConfig } from "../../cli/config.ts";
-import type { ClientApp } from "../../cli/client_app.ts";
-import type { ServerApp } from "../../cli/server_app.ts";
+import type { KcptunClient } from "../../runtime/client.ts";
+import type { KcptunServer } from "../../runtime/server.ts";
 import { Logger } from "../../cli/logging.ts";
 import { Snmp } from "../../pipeline/snmp.ts";
 import { sleep } from "../support/net.ts";
@@ -161,9 +161,9 @@ export class LogLines {
 /** A server and a client running in this process. */
 export interface Pair {
   /** The server. */
-  readonly server: ServerApp;
+  readonly server: KcptunServer;
   /** The client. */
-  readonly client: ClientApp;
+  readonly client: KcptunClient;
   /** The server's log. */
   readonly serverLog: LogLines;
   /** The client's log. */

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals } from "../support/assert.ts";
 import { freePort, sleep, startEchoServer } from "../support/net.ts";
-import { dialErrorText } from "../../cli/server_app.ts";
+import { dialErrorText } from "../../cli/dial_error.ts";
 import { echoTransfer, seededBytes, sha256, startPair, startUnixEcho } from "./harness.ts";
 
 async function readToEnd(conn: Deno.Conn, timeoutMs: number): Promise<number | "timeout"> {

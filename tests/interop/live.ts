@@ -7,11 +7,12 @@
  */
 
 import { parseClientConfig } from "../../cli/config.ts";
-import { buildTunnel, type Tunnel } from "../../cli/tunnel.ts";
+import { resolvePipeline } from "../../cli/pipeline.ts";
 import { Snmp } from "../../pipeline/snmp.ts";
-import { randomConv } from "../../transforms/kcp/dial.ts";
-import { KcpSession } from "../../transforms/kcp/session.ts";
-import type { SmuxDriver, SmuxStream } from "../../transforms/smux/driver.ts";
+import { dialSession } from "../../runtime/dial.ts";
+import type { TunnelSession } from "../../runtime/session.ts";
+import type { TunnelStream } from "../../runtime/stream.ts";
+import { Tunnel } from "../../runtime/tunnel.ts";
 import { parseIp } from "../../transports/sockaddr.ts";
 import type { UdpSocket, UdpTransport } from "../../transports/udp.ts";
 import { readExactly, sleep, writeAll } from "../support/net.ts";
@@ -121,12 +122,10 @@ export async function listenQuietly(
   return { bytes, ended };
 }
 
-/** One client-side KCP + smux session, as our client makes them, from a fixed local UDP port. */
+/** One client-side tunnel session, as our client makes them, from a fixed local UDP port. */
 export interface FixedPortSession {
-  /** The KCP session. */
-  kcp: KcpSession;
-  /** Its smux session. */
-  mux: SmuxDriver;
+  /** The session (KCP, smux). */
+  session: TunnelSession;
   /** The bound UDP socket. */
   socket: UdpSocket;
   /** Drops the session as a crash would: the socket closes first, so nothing more is sent. */
@@ -137,13 +136,13 @@ export interface FixedPortSession {
 export async function clientTunnel(args: string[], snmp = new Snmp()): Promise<Tunnel> {
   const r = parseClientConfig(["-l", "127.0.0.1:0", ...args], {});
   if (r.kind !== "run") throw new Error(`bad client flags: ${r.stderr}`);
-  return await buildTunnel(r.config, { snmp, log: () => {} });
+  return await Tunnel.create(await resolvePipeline(r.config), { role: "client", snmp });
 }
 
 /**
  * Dials `127.0.0.1:serverPort` from UDP `127.0.0.1:localPort` with a fresh conv, through the
- * tunnel's packet stages, KCP settings and smux: what our client's dial does, except for the
- * fixed source port (our client, like kcptun's, always dials from an ephemeral port).
+ * tunnel: what our client's dial does, except for the fixed source port (our client, like
+ * kcptun's, always dials from an ephemeral port).
  */
 export async function fixedPortSession(
   tunnel: Tunnel,
@@ -152,43 +151,33 @@ export async function fixedPortSession(
 ): Promise<FixedPortSession> {
   const transport = tunnel.transport as UdpTransport;
   const socket = await transport.listen("127.0.0.1", localPort);
-  const server = socket.peers.intern(parseIp("127.0.0.1")!, serverPort);
-  const kcp = new KcpSession(socket, server, tunnel.clientChain(), {
-    conv: randomConv(),
-    mtu: tunnel.kcp.mtu,
-    kcp: tunnel.kcp.kcp,
-    pool: tunnel.ctx.pool,
-    snmp: tunnel.ctx.snmp,
-  });
-  socket.receive((batch) => kcp.input(batch));
-  const mux = tunnel.smux.attach(tunnel.wrap(kcp));
+  const peer = socket.peers.intern(parseIp("127.0.0.1")!, serverPort);
+  const session = await dialSession(tunnel, "127.0.0.1", serverPort, { via: { socket, peer } });
   return {
-    kcp,
-    mux,
+    session,
     socket,
     async crash() {
       await socket.close();
-      kcp.close();
-      await mux.close().catch(() => {});
+      await session.close();
     },
   };
 }
 
-/** Writes `bytes` seeded bytes to a new stream of `mux` and checks the echo (sha256). */
+/** Writes `bytes` seeded bytes to a new stream of `session` and checks the echo (sha256). */
 export async function echoOverStream(
-  mux: SmuxDriver,
+  session: TunnelSession,
   bytes: number,
   seed: number,
   timeoutMs = 10000,
-): Promise<SmuxStream> {
-  const stream = mux.openStream();
+): Promise<TunnelStream> {
+  const stream = session.openStream();
   await echoOn(stream, bytes, seed, timeoutMs);
   return stream;
 }
 
 /** Echo of `bytes` seeded bytes on an open smux stream, checked by sha256. */
 export async function echoOn(
-  stream: SmuxStream,
+  stream: TunnelStream,
   bytes: number,
   seed: number,
   timeoutMs = 10000,

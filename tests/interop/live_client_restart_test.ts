@@ -21,7 +21,7 @@ async function restartedClientReplaces(server: Impl): Promise<void> {
     const tunnel = await clientTunnel(["-r", `127.0.0.1:${sp}`, "-key", KEY]);
     const first = await fixedPortSession(tunnel, lp, sp);
     sessions.push(first);
-    await echoOverStream(first.mux, 65536, 1); // its stream stays open
+    await echoOverStream(first.session, 65536, 1); // its stream stays open
     const remote = `remote address: 127.0.0.1:${lp}`;
     await proc.waitFor(remote);
     assert(target.open === 1, `expected one target connection, saw ${target.open}`);
@@ -30,8 +30,8 @@ async function restartedClientReplaces(server: Impl): Promise<void> {
     const t0 = performance.now();
     const second = await fixedPortSession(tunnel, lp, sp);
     sessions.push(second);
-    assert(second.kcp.conv !== first.kcp.conv, "same conv twice");
-    await echoOverStream(second.mux, 65536, 2, 10000);
+    assert(second.session.connection.conv !== first.session.connection.conv, "same conv twice");
+    await echoOverStream(second.session, 65536, 2, 10000);
     const ms = performance.now() - t0;
     // Without replacement the old session would hold the address until smux's 30 s timeout.
     assert(ms < 10000, `the new session took ${ms.toFixed(0)} ms`);

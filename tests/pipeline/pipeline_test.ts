@@ -130,11 +130,11 @@ Deno.test("pipeline: a stage in a slot of the wrong kind is a clear error", asyn
   const cases: Array<[string[], string]> = [
     [
       ["kcp-like", "snappy-like"],
-      '"snappy-like" is a stream stage and cannot come after "kcp-like"',
+      '"snappy-like" is a session stream stage and cannot come after "kcp-like"',
     ],
     [["crypt-like", "kcp-like"], '"kcp-like" is a ARQ boundary (kcp) and cannot come after'],
     [["udp-like", "crypt-like"], '"crypt-like" is a packet stage and cannot come after "udp-like"'],
-    [["snappy-like", "smux-like"], "cannot come after"],
+    [["kcp-like", "smux-like"], "cannot come after"],
     [["kcp-like", "kcp-like"], "second ARQ boundary"],
     [["snappy-like", "crypt-like"], "need an ARQ boundary"],
   ];

@@ -226,7 +226,7 @@ for (const qppEnd of ["client", "server"] as const) {
           conn.close();
         }
       }
-      assertEquals(pair.server.listeners.length, 1);
+      assertEquals(pair.server.listener.sockets.length, 1);
       assert(pair.client.sessions.length >= 1, "the session is still up");
     } finally {
       await pair.stop();

@@ -141,5 +141,14 @@ export const cryptStage: PacketStageDefinition<CryptStageOptions> = {
   kind: "packet",
   description: "kcptun packet encryption (-crypt, -key): nonce + CRC32 header, or AES-GCM",
   shared: true,
+  options: {
+    crypt: { type: "string", description: "-crypt: the method (aes, salsa20, none, null, ...)" },
+    key: { type: "string", description: "-key: the pre-shared secret" },
+    pass: { type: "object", description: "an already derived 32-byte key (Uint8Array)" },
+    generation: { type: "string", description: '"2021" or "2026": which method names exist' },
+    minPayload: { type: "integer", description: "shorter decrypted payloads are dropped" },
+    nonces: { type: "object", description: "a NonceSource (tests)" },
+    engine: { type: "string", description: 'AES engine: "auto" or "js"' },
+  },
   create: createCryptStage,
 };

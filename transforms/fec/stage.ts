@@ -17,6 +17,7 @@ import type { Packet, PeerAddress } from "../../pipeline/packet.ts";
 import {
   type PacketStage,
   type PacketStageDefinition,
+  type ByteRange,
   type StageContext,
   StageError,
 } from "../../pipeline/stage.ts";
@@ -187,6 +188,20 @@ export class FecStage implements PacketStage {
     return this.#decoder;
   }
 
+  /** A data shard's KCP bytes; false for a parity shard; anything else passes through. */
+  peek(buffer: Uint8Array, range: ByteRange): boolean {
+    const kind = classifyDatagram(buffer, range.start, range.end);
+    if (kind === DatagramKind.Plain) return true;
+    if (kind === DatagramKind.Parity) return false;
+    const len = range.end - range.start;
+    if (len < FEC_DATA_HEADER_SIZE) return false;
+    const size = readU16(buffer, range.start + FEC_HEADER_SIZE);
+    if (size < 2 || size > len - FEC_HEADER_SIZE) return false;
+    range.end = range.start + FEC_HEADER_SIZE + size;
+    range.start += FEC_DATA_HEADER_SIZE;
+    return true;
+  }
+
   /** Returns queued shards to the pool. */
   close(): void {
     this.#decoder?.release();
@@ -199,6 +214,12 @@ export const fecStage: PacketStageDefinition<FecStageOptions> = {
   kind: "packet",
   description: "Reed-Solomon forward error correction, kcp-go compatible (-datashard/-parityshard)",
   shared: false,
+  options: {
+    dataShards: { type: "integer", description: "-datashard (0: encoder off)" },
+    parityShards: { type: "integer", description: "-parityshard (0: encoder off)" },
+    skipParityAfterMs: { type: "integer", description: "2026: skip parity of a stalled group" },
+    autoTune: { type: "integer", description: "2021 or 2026 auto-tune of the peer's ds/ps" },
+  },
   create(options: FecStageOptions, ctx: StageContext): FecStage {
     return new FecStage(options, ctx);
   },

@@ -10,18 +10,11 @@
 
 import type { BoundaryStageDefinition, StageOptions } from "../../pipeline/stage.ts";
 import { StageError } from "../../pipeline/stage.ts";
-import type { KcpOptions } from "./arq.ts";
+import type { ArqSettings } from "../../pipeline/roles.ts";
 import { KCP_MANUAL_DEFAULTS, KCP_MODES } from "./modes.ts";
 
-/** What the `kcp` stage gives: checked settings for the sessions of this pipeline. */
-export interface KcpStageInstance {
-  /** kcptun `-mtu`: the whole datagram (KCP gets it minus the packet stages' overhead). */
-  readonly mtu: number;
-  /** Settings for each session's core. */
-  readonly kcp: Omit<KcpOptions, "snmp" | "mtu">;
-  /** kcptun 2026 `-ratelimit`: outgoing bytes per second per session, 0 = unlimited. */
-  readonly rateLimit: number;
-}
+/** What the `kcp` stage gives: checked KCP settings for the sessions of this pipeline. */
+export type KcpStageInstance = ArqSettings;
 
 function num(options: StageOptions, key: string, fallback: number, min: number, max: number) {
   const v = options[key] ?? fallback;
@@ -47,17 +40,16 @@ export function kcpStageOptions(options: StageOptions): KcpStageInstance {
   const ack = options.acknodelay ?? false;
   if (typeof ack !== "boolean") throw new StageError(`kcp: option "acknodelay" must be a boolean`);
   return {
+    protocol: "kcp",
     mtu: num(options, "mtu", 1350, 64, 65535),
     rateLimit: num(options, "ratelimit", 0, 0, Number.MAX_SAFE_INTEGER),
-    kcp: {
-      sndWnd: num(options, "sndwnd", 128, 1, 65535),
-      rcvWnd: num(options, "rcvwnd", 512, 1, 65535),
-      nodelay: p.nodelay,
-      interval: p.interval,
-      resend: p.resend,
-      nc: p.nc,
-      ackNoDelay: ack,
-    },
+    sndWnd: num(options, "sndwnd", 128, 1, 65535),
+    rcvWnd: num(options, "rcvwnd", 512, 1, 65535),
+    nodelay: p.nodelay,
+    interval: p.interval,
+    resend: p.resend,
+    nc: p.nc,
+    ackNoDelay: ack,
   };
 }
 
@@ -67,5 +59,17 @@ export const kcpStage: BoundaryStageDefinition = {
   kind: "boundary",
   role: "arq",
   description: "KCP ARQ (kcptun -mode, -mtu, -sndwnd, -rcvwnd, -nodelay ...)",
+  options: {
+    mode: { type: "string", description: "-mode: normal, fast, fast2, fast3 or manual" },
+    mtu: { type: "integer", description: "-mtu: the whole datagram" },
+    sndwnd: { type: "integer", description: "-sndwnd (segments)" },
+    rcvwnd: { type: "integer", description: "-rcvwnd (segments)" },
+    nodelay: { type: "integer", description: "-nodelay (manual mode)" },
+    interval: { type: "integer", description: "-interval in ms (manual mode)" },
+    resend: { type: "integer", description: "-resend (manual mode)" },
+    nc: { type: "integer", description: "-nc (manual mode)" },
+    acknodelay: { type: "boolean", description: "-acknodelay" },
+    ratelimit: { type: "integer", description: "-ratelimit: bytes/s per session (2026)" },
+  },
   create: (options: StageOptions): KcpStageInstance => kcpStageOptions(options),
 };

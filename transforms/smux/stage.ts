@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { BoundaryStageDefinition, StageContext, StageOptions } from "../../pipeline/stage.ts";
+import type { MuxSettings } from "../../pipeline/roles.ts";
+import type { BoundaryStageDefinition, StageOptions } from "../../pipeline/stage.ts";
 import { StageError } from "../../pipeline/stage.ts";
 import { type SmuxConfig, smuxConfig } from "./config.ts";
-import { type ByteStreamPair, SmuxDriver } from "./driver.ts";
 
 const KCPTUN_NAMES: Record<string, [keyof SmuxConfig, number]> = {
   smuxver: ["version", 1],
@@ -41,13 +41,10 @@ export function smuxOptions(options: StageOptions = {}): SmuxConfig {
   return smuxConfig(partial as Partial<SmuxConfig>);
 }
 
-/** What the `smux` stage makes per KCP session: a factory for the driver over its byte stream. */
-export interface SmuxStageInstance {
-  /** The checked settings. */
-  readonly config: Readonly<SmuxConfig>;
-  /** Runs the session over `conn` (KCP's byte stream, or snappy over it). */
-  attach(conn: ByteStreamPair): SmuxDriver;
-}
+/** What the `smux` stage gives: checked smux settings for the sessions of this pipeline. */
+export type SmuxStageInstance = MuxSettings;
+
+const OPTION_NAMES = [...Object.keys(KCPTUN_NAMES), ...Object.keys(smuxConfig())];
 
 /** The `smux` boundary stage definition. */
 export const smuxStage: BoundaryStageDefinition = {
@@ -55,12 +52,11 @@ export const smuxStage: BoundaryStageDefinition = {
   kind: "boundary",
   role: "mux",
   description: "smux v1/v2 stream multiplexer (kcptun -smuxver, -smuxbuf, -streambuf, -framesize)",
-  create(options: StageOptions, ctx: StageContext): SmuxStageInstance {
-    const config = Object.freeze(smuxOptions(options));
-    return {
-      config,
-      attach: (conn) => new SmuxDriver(conn, { ...config, role: ctx.role }),
-    };
+  options: Object.fromEntries(
+    OPTION_NAMES.map((k) => [k, { type: k === "keepAliveDisabled" ? "boolean" : "integer" }]),
+  ),
+  create(options: StageOptions): SmuxStageInstance {
+    return Object.freeze({ protocol: "smux", ...smuxOptions(options) });
   },
 };
 

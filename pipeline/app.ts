@@ -6,16 +6,21 @@
  * @module
  */
 
-/** A connected byte stream (a TCP or unix socket). */
-export interface AppConn {
-  /** Bytes from the socket. */
-  readonly readable: ReadableStream<Uint8Array>;
-  /** Bytes to the socket. */
-  readonly writable: WritableStream<Uint8Array>;
+import type { Duplex } from "./duplex.ts";
+
+/**
+ * A connected byte stream (a TCP or unix socket): the {@link Duplex} view, plus the socket's own
+ * reads and writes, which the runtime's relay uses to move bytes without a stream per chunk.
+ */
+export interface AppConn extends Duplex {
   /** The peer, as text for logs (`127.0.0.1:51234`, a socket path). */
   readonly peer: string;
-  /** Closes the socket (idempotent). */
-  close(): void;
+  /** Reads into `buffer`: the byte count, or null at end of stream. */
+  read(buffer: Uint8Array): Promise<number | null>;
+  /** Writes some of `bytes` (at least one byte): the count written. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** Shuts the sending side down (the peer reads end of stream). */
+  closeWrite(): Promise<void>;
 }
 
 /** A listening socket. */

@@ -1,0 +1,57 @@
+/**
+ * From kcptun's flags to a pipeline: which stages (`defaultPipeline` in `config.ts`, or the
+ * configured list) and each stage's options from the flags, with the `pipeline` options of a
+ * JSON config applied over them.
+ *
+ * @module
+ */
+
+import type { Pipeline, PipelineSpec } from "../pipeline/pipeline.ts";
+import type { StageRegistry } from "../pipeline/registry.ts";
+import type { StageOptions } from "../pipeline/stage.ts";
+import { resolvePipeline as resolveSpec } from "../runtime/api.ts";
+import { type ClientConfig, effectivePipeline, type ServerConfig } from "./config.ts";
+
+/** The stage options kcptun's flags give, by stage name. */
+export function flagStageOptions(
+  config: ClientConfig | ServerConfig,
+): Record<string, StageOptions> {
+  return {
+    crypt: { crypt: config.crypt, key: config.key },
+    fec: { dataShards: config.datashard, parityShards: config.parityshard },
+    kcp: {
+      mtu: config.mtu,
+      sndwnd: config.sndwnd,
+      rcvwnd: config.rcvwnd,
+      nodelay: config.nodelay,
+      interval: config.interval,
+      resend: config.resend,
+      nc: config.nc,
+      acknodelay: config.acknodelay,
+      ratelimit: config.ratelimit,
+    },
+    smux: {
+      smuxver: config.smuxver,
+      smuxbuf: config.smuxbuf,
+      streambuf: config.streambuf,
+      framesize: config.framesize,
+      keepalive: config.keepalive,
+    },
+    qpp: { key: config.key, count: config.qppcount },
+  };
+}
+
+/** Resolves the config's pipeline (names, plugins, order) with each stage's options from the flags. */
+export function resolvePipeline(
+  config: ClientConfig | ServerConfig,
+  opts: { registry?: StageRegistry; base?: string | URL } = {},
+): Promise<Pipeline> {
+  const spec = effectivePipeline(config);
+  const fromFlags = flagStageOptions(config);
+  const options: Record<string, StageOptions> = { ...fromFlags };
+  for (const [name, o] of Object.entries(spec.options ?? {})) {
+    options[name] = { ...(fromFlags[name] ?? {}), ...o };
+  }
+  const merged: PipelineSpec = { stages: spec.stages, options };
+  return resolveSpec(merged, opts);
+}
