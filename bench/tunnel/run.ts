@@ -125,7 +125,7 @@ function startEnd(
   return spawnChild(
     `our ${role}`,
     Deno.execPath(),
-    ["run", "-A", ...deno, `cli/${role}.ts`, ...args],
+    ["run", "-A", "--quiet", ...deno, `cli/${role}.ts`, ...args],
     REPO_ROOT,
   );
 }
@@ -134,7 +134,7 @@ function denoScript(name: string, file: string, args: string[]): Child {
   return spawnChild(
     name,
     Deno.execPath(),
-    ["run", "-A", `bench/tunnel/${file}`, ...args],
+    ["run", "-A", "--quiet", `bench/tunnel/${file}`, ...args],
     REPO_ROOT,
   );
 }
