@@ -23,7 +23,7 @@ import {
 } from "./config.ts";
 import { type Logger, openLogger, startupLines } from "./logging.ts";
 import { type ServerApp, startServer } from "./server_app.ts";
-import { installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
+import { checkSnmpLogPath, installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
 import { createTunnel, resolvePipeline } from "./tunnel.ts";
 import { exitWith } from "./usage.ts";
 
@@ -72,6 +72,7 @@ function ops(
     periodSeconds: config.snmpperiod,
     snmp,
     onError: logger.log,
+    onRecovered: logger.log,
   });
   snmpLogger.start();
   const removeSignal = signals ? installSnmpSignal(logger.log, snmp) : () => {};
@@ -88,11 +89,17 @@ function checkTransport(pipeline: Pipeline): void {
   if (why !== null) throw new StageError(why);
 }
 
+/** Fails like a bad `-log` when `-snmplog` will be written and cannot be. */
+function checkSnmpLog(config: ClientConfig | ServerConfig): void {
+  if (config.snmplog !== "" && config.snmpperiod > 0) checkSnmpLogPath(config.snmplog);
+}
+
 /** Starts a client from a resolved config. */
 export async function startClientEnd(
   config: ClientConfig,
   options: StartOptions = {},
 ): Promise<RunningEnd<ClientApp>> {
+  checkSnmpLog(config);
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
@@ -143,6 +150,7 @@ export async function startServerEnd(
   config: ServerConfig,
   options: StartOptions = {},
 ): Promise<RunningEnd<ServerApp>> {
+  checkSnmpLog(config);
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });

@@ -10,6 +10,7 @@
  */
 
 import inspector from "node:inspector";
+import { fileErrorText } from "./logging.ts";
 import {
   type Snmp,
   SNMP_CSV_FIELDS,
@@ -442,14 +443,20 @@ export interface SnmpLoggerOptions {
   readonly zone?: (date: Date) => GoTime;
   /** File access (default real files). */
   readonly files?: SnmpFiles;
-  /** Reports a failed write (default: ignored); kcptun logs it and keeps going. */
+  /**
+   * Reports a failed write (default: ignored). Only the first failure of a run of failures is
+   * reported: a missing directory would otherwise say the same thing every period.
+   */
   readonly onError?: (message: string) => void;
+  /** Reports the first successful write after a reported failure (default: ignored). */
+  readonly onRecovered?: (message: string) => void;
 }
 
 /** Appends a CSV row of the counters every period; see the module doc. */
 export class SnmpLogger {
   readonly #opts: SnmpLoggerOptions;
   #timer: ReturnType<typeof setInterval> | null = null;
+  #failing = false;
 
   /** Makes a logger; nothing happens before {@link SnmpLogger.start}. */
   constructor(options: SnmpLoggerOptions) {
@@ -483,7 +490,15 @@ export class SnmpLogger {
     if (options.finalRecord ?? true) this.writeRecord();
   }
 
-  /** Writes one row now (the header too when the file is empty). Never throws. */
+  /** True after a failed write, until a write succeeds. */
+  get failing(): boolean {
+    return this.#failing;
+  }
+
+  /**
+   * Writes one row now (the header too when the file is empty). Never throws: a failure is
+   * reported through `onError` once, and the recovery through `onRecovered`.
+   */
   writeRecord(): void {
     const o = this.#opts;
     if (o.path === "") return;
@@ -494,8 +509,45 @@ export class SnmpLogger {
       const empty = files.size(file) === 0;
       files.append(file, snmpRecordText(date.getTime() / 1000, o.snmp, empty));
     } catch (e) {
-      o.onError?.(`snmp logger: ${(e as Error).message}`);
+      if (!this.#failing) {
+        this.#failing = true;
+        o.onError?.(
+          `snmp logger: ${file}: ${fileErrorText(e)} (not logged again until a write succeeds)`,
+        );
+      }
+      return;
     }
+    if (this.#failing) {
+      this.#failing = false;
+      o.onRecovered?.(`snmp logger: writing ${file} again`);
+    }
+  }
+}
+
+/**
+ * The startup check of `-snmplog`, as `-log` is checked: throws
+ * `Error("-snmplog <path>: <file>: <why>")` when the file the logger would write now cannot be
+ * opened for appending (a missing directory, no write permission). A file it had to create for
+ * the check is removed again, so that nothing appears before the first row (as with kcptun).
+ */
+export function checkSnmpLogPath(
+  path: string,
+  now: Date = new Date(),
+  zone: (date: Date) => GoTime = goTimeLocal,
+): void {
+  const file = snmpLogPath(path, zone(now));
+  try {
+    let existed = true;
+    try {
+      Deno.statSync(file);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      existed = false;
+    }
+    Deno.openSync(file, { append: true, create: true, write: true, mode: 0o666 }).close();
+    if (!existed) Deno.removeSync(file);
+  } catch (e) {
+    throw new Error(`-snmplog ${path}: ${file}: ${fileErrorText(e)}`);
   }
 }
 
