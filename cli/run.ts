@@ -47,7 +47,7 @@ export interface StartOptions {
   logger?: Logger;
   /** Stage registry (default: the built-ins). */
   registry?: StageRegistry;
-  /** Install SIGUSR1 for the SNMP dump (default false in process, true from `main`). */
+  /** Install SIGUSR1 and SIGUSR2 for the SNMP dump (default false in process, true from `main`). */
   signals?: boolean;
 }
 

@@ -552,25 +552,34 @@ export function checkSnmpLogPath(
 }
 
 /**
- * Logs {@link snmpDumpLine} through `log` on every `SIGUSR1` (or the signals given), as kcptun.
- * Returns the function that removes the handlers. Signals the platform does not support are
- * skipped.
+ * The signals that log {@link snmpDumpLine} by default: kcptun's `SIGUSR1`, and `SIGUSR2`, which
+ * does the same without Deno's inspector getting involved (see {@link installSnmpSignal}).
+ */
+export const SNMP_DUMP_SIGNALS: readonly Deno.Signal[] = ["SIGUSR1", "SIGUSR2"];
+
+/**
+ * Logs {@link snmpDumpLine} through `log` on every signal of `signals` (default
+ * {@link SNMP_DUMP_SIGNALS}). Returns the function that removes the handlers. Signals the
+ * platform does not support are skipped.
  *
- * Since Deno 2.9.2, `SIGUSR1` also starts Deno's V8 inspector on 127.0.0.1:9229 (as Node
- * does), whatever listeners the program has, and any local user could attach to it. So after a
- * `SIGUSR1` the handler closes it again at once (unless it was already open at startup, as with
- * `--inspect`); it is reachable for a few milliseconds at most.
+ * Under `deno run` (not in compiled binaries), Deno ≥ 2.9.2 answers every `SIGUSR1` itself too,
+ * whatever listeners the program has: it starts its V8 inspector on 127.0.0.1:9229 (printing
+ * `Debugger listening on ws://…`, or `Failed to start inspector server` when the port is taken),
+ * and any local user could attach to it. So after a `SIGUSR1` the handler closes that inspector
+ * again, which needs no permission: it is open for a few milliseconds. An inspector asked for at
+ * startup (`--inspect`) is left alone when the handler can see it, which takes
+ * `--allow-sys=inspector` (or `-A`). The text cannot be stopped from inside the program; the
+ * `deno task client`/`server` tasks set `DENO_LOG` to silence it.
  */
 export function installSnmpSignal(
   log: (line: string) => void,
   snmp: SnmpCounters,
-  signals: readonly Deno.Signal[] = ["SIGUSR1"],
+  signals: readonly Deno.Signal[] = SNMP_DUMP_SIGNALS,
 ): () => void {
-  // An inspector open at startup was asked for (--inspect): leave that one alone.
-  const inspecting = inspector.url() !== undefined;
+  const closeInspector = signals.includes("SIGUSR1") && !inspectorOpenAtStart();
   const handler = (sig: Deno.Signal) => () => {
     log(snmpDumpLine(snmp));
-    if (sig === "SIGUSR1" && !inspecting) closeSignalInspector();
+    if (sig === "SIGUSR1" && closeInspector) closeSignalInspector();
   };
   const installed: Array<[Deno.Signal, () => void]> = [];
   for (const sig of signals) {
@@ -587,15 +596,47 @@ export function installSnmpSignal(
   };
 }
 
-/** Closes the inspector SIGUSR1 is opening (polls briefly: it starts asynchronously). */
+/**
+ * True when an inspector is open now (`--inspect`, `--inspect-wait`, `--inspect-brk`). Only
+ * asked when the answer comes without a prompt: `inspector.url()` needs the `sys` permission
+ * `inspector`; without it the answer is false.
+ */
+function inspectorOpenAtStart(): boolean {
+  // "inspector" is a sys permission kind Deno checks but its type does not list.
+  const descriptor = { name: "sys", kind: "inspector" } as unknown as Deno.PermissionDescriptor;
+  let state: Deno.PermissionState | "unknown";
+  try {
+    state = Deno.permissions.querySync(descriptor).state;
+  } catch {
+    // Deno 2.9 refuses to query this kind under a bare --allow-sys, which grants it.
+    state = "unknown";
+  }
+  if (state === "denied" || state === "prompt") return false;
+  try {
+    return inspector.url() !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Delays (ms, from the signal) at which {@link closeSignalInspector} closes Deno's inspector.
+ * Deno's own SIGUSR1 task wakes on the same signal as our listener and opens the inspector one
+ * or two event-loop turns later (2 to 8 ms measured); the later tries cover a loop busy with
+ * traffic. Closing when nothing is open does nothing.
+ */
+const CLOSE_INSPECTOR_AT_MS = [0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 125, 250, 500, 1000];
+
+/** Closes the inspector SIGUSR1 is opening, whenever in the next second it shows up. */
 function closeSignalInspector(): void {
-  let tries = 0;
-  const poll = () => {
-    if (inspector.url() !== undefined) {
-      inspector.close();
-      return;
+  let i = 0;
+  const step = () => {
+    inspector.close();
+    if (++i < CLOSE_INSPECTOR_AT_MS.length) {
+      const id = setTimeout(step, CLOSE_INSPECTOR_AT_MS[i] - CLOSE_INSPECTOR_AT_MS[i - 1]);
+      // Pending tries must not keep the process alive.
+      Deno.unrefTimer(id);
     }
-    if (++tries < 50) setTimeout(poll, 2);
   };
-  setTimeout(poll, 0);
+  Deno.unrefTimer(setTimeout(step, 0));
 }

@@ -8,6 +8,7 @@ import {
   goTimeLocal,
   goTimeUTC,
   installSnmpSignal,
+  SNMP_DUMP_SIGNALS,
   snmpCsvHeader,
   snmpCsvRow,
   snmpDumpLine,
@@ -363,8 +364,12 @@ Deno.test("snmp logger: real files, header only when empty", () => {
   }
 });
 
+Deno.test("snmp: both kcptun's SIGUSR1 and SIGUSR2 dump by default", () => {
+  assertEquals([...SNMP_DUMP_SIGNALS], ["SIGUSR1", "SIGUSR2"]);
+});
+
 Deno.test("snmp: the dump signal logs the line and can be removed", async () => {
-  // SIGUSR2, not SIGUSR1: in Deno ≥ 2.9.2 SIGUSR1 also starts the V8 inspector.
+  // SIGUSR2, not SIGUSR1: under deno run, SIGUSR1 would also start this test runner's inspector.
   const lines: string[] = [];
   const s = new Snmp();
   s.InPkts = 9;
