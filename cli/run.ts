@@ -21,7 +21,7 @@ import {
   parseServerConfig,
   type ServerConfig,
 } from "./config.ts";
-import { type Logger, openLogger, startupLines } from "./logging.ts";
+import { fileErrorText, type Logger, openLogger, startupLines } from "./logging.ts";
 import { type ServerApp, startServer } from "./server_app.ts";
 import { checkSnmpLogPath, installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
 import { createTunnel, resolvePipeline } from "./tunnel.ts";
@@ -197,12 +197,35 @@ function envLookup(name: string): string | undefined {
   }
 }
 
+/**
+ * The environment variable naming the directory relative paths are resolved from. The
+ * `client`/`server` tasks of deno.json set it to `$INIT_CWD`: `deno task` runs a task in the
+ * repository, and relative `-c`, `-log`, `-snmplog`, unix socket and plugin paths must mean
+ * what they mean where the user typed the command. A variable of our own rather than
+ * `INIT_CWD` itself, which npm and outer tasks also set and which a plain `deno run` must ignore.
+ */
+export const CWD_ENV = "KCPTUN_TS_CWD";
+
+/** Moves to {@link CWD_ENV} when it is set, or exits with one line. */
+function enterUserDirectory(): void {
+  // Not asked when not granted: a prompt for a variable the user never heard of would puzzle.
+  const state = Deno.permissions.querySync({ name: "env", variable: CWD_ENV }).state;
+  const dir = state === "granted" ? envLookup(CWD_ENV) : undefined;
+  if (dir === undefined || dir === "") return;
+  try {
+    Deno.chdir(dir);
+  } catch (e) {
+    fail(`${CWD_ENV}=${dir}: ${fileErrorText(e)}`);
+  }
+}
+
 async function main<C, A>(
-  outcome: CliOutcome<C>,
+  parse: () => CliOutcome<C>,
   start: (c: C, o: StartOptions) => Promise<RunningEnd<A>>,
   registry?: StageRegistry,
 ): Promise<RunningEnd<A>> {
-  const config = orExit(outcome);
+  enterUserDirectory();
+  const config = orExit(parse());
   let end: RunningEnd<A>;
   try {
     end = await start(config, { signals: true, registry });
@@ -218,7 +241,7 @@ export function clientMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<ClientApp>> {
-  return main(parseClientConfig(args, envLookup), startClientEnd, registry);
+  return main(() => parseClientConfig(args, envLookup), startClientEnd, registry);
 }
 
 /** `kcptun-server` with `args`: runs until SIGINT/SIGTERM. */
@@ -226,5 +249,5 @@ export function serverMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<ServerApp>> {
-  return main(parseServerConfig(args, envLookup), startServerEnd, registry);
+  return main(() => parseServerConfig(args, envLookup), startServerEnd, registry);
 }
