@@ -121,7 +121,7 @@ export function sink(sock: DatagramSocket, seconds: number): Promise<RunResult> 
 /** Runs `module` (a bench file) as a child with `args`, stdout piped. */
 export function benchChild(module: string | URL, args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", new URL(module).pathname, ...args],
+    args: ["run", "-A", "--quiet", "--unstable-net", new URL(module).pathname, ...args],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();

@@ -63,6 +63,9 @@ function checkSetup(o: BenchOptions): void {
   if (o.cpuProfDir !== null) Deno.mkdirSync(o.cpuProfDir, { recursive: true });
 }
 
+/** Our server's flags for the fake-TCP probe below. */
+const TCP_PROBE_ARGS = ["-l", "127.0.0.1:0", "-t", "127.0.0.1:9", "-tcp"];
+
 /**
  * With --tcp, a quick start of our server tells whether our CLI has fake TCP yet, so that the
  * bench fails with one clear line rather than with every run.
@@ -70,7 +73,7 @@ function checkSetup(o: BenchOptions): void {
 async function checkOurTcp(o: BenchOptions): Promise<void> {
   if (!o.tcp || !o.pairs.includes("ours")) return;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/server.ts", "-l", "127.0.0.1:0", "-t", "127.0.0.1:9", "-tcp"],
+    args: ["run", "-A", "--quiet", "cli/server.ts", ...TCP_PROBE_ARGS],
     cwd: REPO_ROOT,
     stdout: "piped",
     stderr: "piped",

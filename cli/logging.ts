@@ -81,6 +81,21 @@ export function fileSink(path: string): LogSink {
   };
 }
 
+/** A file error in Go's words (`no such file or directory`), else the error's own message. */
+export function fileErrorText(e: unknown): string {
+  return e instanceof Deno.errors.NotFound
+    ? "no such file or directory"
+    : e instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : e instanceof Deno.errors.IsADirectory
+    ? "is a directory"
+    : e instanceof Deno.errors.NotADirectory
+    ? "not a directory"
+    : e instanceof Error
+    ? e.message
+    : String(e);
+}
+
 /** Options of {@link Logger}. */
 export interface LoggerOptions {
   /** Destination (default stderr). */
@@ -137,14 +152,7 @@ export function openLogger(config: { readonly log: string; readonly quiet: boole
   try {
     sink = fileSink(config.log);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "no such file or directory"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : e instanceof Deno.errors.IsADirectory
-      ? "is a directory"
-      : (e as Error).message;
-    throw new Error(`open ${config.log}: ${why}`);
+    throw new Error(`open ${config.log}: ${fileErrorText(e)}`);
   }
   return new Logger({ sink, quiet: config.quiet });
 }

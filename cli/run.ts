@@ -25,10 +25,10 @@ import {
   type ServerConfig,
 } from "./config.ts";
 import { sessionCloseLine } from "./diagnose.ts";
-import { type Logger, openLogger, startupLines } from "./logging.ts";
-import { resolvePipeline } from "./pipeline.ts";
 import { dialErrorText } from "./dial_error.ts";
-import { installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
+import { fileErrorText, type Logger, openLogger, startupLines } from "./logging.ts";
+import { resolvePipeline } from "./pipeline.ts";
+import { checkSnmpLogPath, installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
 import { exitWith } from "./usage.ts";
 
 /** A running client or server with what it owns. */
@@ -51,7 +51,7 @@ export interface StartOptions {
   logger?: Logger;
   /** Stage registry (default: the built-ins). */
   registry?: StageRegistry;
-  /** Install SIGUSR1 for the SNMP dump (default false in process, true from `main`). */
+  /** Install SIGUSR1 and SIGUSR2 for the SNMP dump (default false in process, true from `main`). */
   signals?: boolean;
 }
 
@@ -76,6 +76,7 @@ function ops(
     periodSeconds: config.snmpperiod,
     snmp,
     onError: logger.log,
+    onRecovered: logger.log,
   });
   snmpLogger.start();
   const removeSignal = signals ? installSnmpSignal(logger.log, snmp) : () => {};
@@ -96,11 +97,17 @@ async function checkTransport(pipeline: Pipeline, snmp: Snmp, log: (l: string) =
   checkRoleInstance("transport", t.spec, await t.definition.create(t.options, ctx));
 }
 
+/** Fails like a bad `-log` when `-snmplog` will be written and cannot be. */
+function checkSnmpLog(config: ClientConfig | ServerConfig): void {
+  if (config.snmplog !== "" && config.snmpperiod > 0) checkSnmpLogPath(config.snmplog);
+}
+
 /** Starts a client from a resolved config. */
 export async function startClientEnd(
   config: ClientConfig,
   options: StartOptions = {},
 ): Promise<RunningEnd<KcptunClient>> {
+  checkSnmpLog(config);
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
@@ -170,6 +177,7 @@ export async function startServerEnd(
   config: ServerConfig,
   options: StartOptions = {},
 ): Promise<RunningEnd<KcptunServer>> {
+  checkSnmpLog(config);
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
@@ -241,12 +249,35 @@ function envLookup(name: string): string | undefined {
   }
 }
 
+/**
+ * The environment variable naming the directory relative paths are resolved from. The
+ * `client`/`server` tasks of deno.json set it to `$INIT_CWD`: `deno task` runs a task in the
+ * repository, and relative `-c`, `-log`, `-snmplog`, unix socket and plugin paths must mean
+ * what they mean where the user typed the command. A variable of our own rather than
+ * `INIT_CWD` itself, which npm and outer tasks also set and which a plain `deno run` must ignore.
+ */
+export const CWD_ENV = "KCPTUN_TS_CWD";
+
+/** Moves to {@link CWD_ENV} when it is set, or exits with one line. */
+function enterUserDirectory(): void {
+  // Not asked when not granted: a prompt for a variable the user never heard of would puzzle.
+  const state = Deno.permissions.querySync({ name: "env", variable: CWD_ENV }).state;
+  const dir = state === "granted" ? envLookup(CWD_ENV) : undefined;
+  if (dir === undefined || dir === "") return;
+  try {
+    Deno.chdir(dir);
+  } catch (e) {
+    fail(`${CWD_ENV}=${dir}: ${fileErrorText(e)}`);
+  }
+}
+
 async function main<C, A>(
-  outcome: CliOutcome<C>,
+  parse: () => CliOutcome<C>,
   start: (c: C, o: StartOptions) => Promise<RunningEnd<A>>,
   registry?: StageRegistry,
 ): Promise<RunningEnd<A>> {
-  const config = orExit(outcome);
+  enterUserDirectory();
+  const config = orExit(parse());
   let end: RunningEnd<A>;
   try {
     end = await start(config, { signals: true, registry });
@@ -262,7 +293,7 @@ export function clientMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<KcptunClient>> {
-  return main(parseClientConfig(args, envLookup), startClientEnd, registry);
+  return main(() => parseClientConfig(args, envLookup), startClientEnd, registry);
 }
 
 /** `kcptun-server` with `args`: runs until SIGINT/SIGTERM. */
@@ -270,5 +301,5 @@ export function serverMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<KcptunServer>> {
-  return main(parseServerConfig(args, envLookup), startServerEnd, registry);
+  return main(() => parseServerConfig(args, envLookup), startServerEnd, registry);
 }

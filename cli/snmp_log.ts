@@ -10,6 +10,7 @@
  */
 
 import inspector from "node:inspector";
+import { fileErrorText } from "./logging.ts";
 import {
   type Snmp,
   SNMP_CSV_FIELDS,
@@ -442,14 +443,20 @@ export interface SnmpLoggerOptions {
   readonly zone?: (date: Date) => GoTime;
   /** File access (default real files). */
   readonly files?: SnmpFiles;
-  /** Reports a failed write (default: ignored); kcptun logs it and keeps going. */
+  /**
+   * Reports a failed write (default: ignored). Only the first failure of a run of failures is
+   * reported: a missing directory would otherwise say the same thing every period.
+   */
   readonly onError?: (message: string) => void;
+  /** Reports the first successful write after a reported failure (default: ignored). */
+  readonly onRecovered?: (message: string) => void;
 }
 
 /** Appends a CSV row of the counters every period; see the module doc. */
 export class SnmpLogger {
   readonly #opts: SnmpLoggerOptions;
   #timer: ReturnType<typeof setInterval> | null = null;
+  #failing = false;
 
   /** Makes a logger; nothing happens before {@link SnmpLogger.start}. */
   constructor(options: SnmpLoggerOptions) {
@@ -483,7 +490,15 @@ export class SnmpLogger {
     if (options.finalRecord ?? true) this.writeRecord();
   }
 
-  /** Writes one row now (the header too when the file is empty). Never throws. */
+  /** True after a failed write, until a write succeeds. */
+  get failing(): boolean {
+    return this.#failing;
+  }
+
+  /**
+   * Writes one row now (the header too when the file is empty). Never throws: a failure is
+   * reported through `onError` once, and the recovery through `onRecovered`.
+   */
   writeRecord(): void {
     const o = this.#opts;
     if (o.path === "") return;
@@ -494,31 +509,77 @@ export class SnmpLogger {
       const empty = files.size(file) === 0;
       files.append(file, snmpRecordText(date.getTime() / 1000, o.snmp, empty));
     } catch (e) {
-      o.onError?.(`snmp logger: ${(e as Error).message}`);
+      if (!this.#failing) {
+        this.#failing = true;
+        o.onError?.(
+          `snmp logger: ${file}: ${fileErrorText(e)} (not logged again until a write succeeds)`,
+        );
+      }
+      return;
+    }
+    if (this.#failing) {
+      this.#failing = false;
+      o.onRecovered?.(`snmp logger: writing ${file} again`);
     }
   }
 }
 
 /**
- * Logs {@link snmpDumpLine} through `log` on every `SIGUSR1` (or the signals given), as kcptun.
- * Returns the function that removes the handlers. Signals the platform does not support are
- * skipped.
+ * The startup check of `-snmplog`, as `-log` is checked: throws
+ * `Error("-snmplog <path>: <file>: <why>")` when the file the logger would write now cannot be
+ * opened for appending (a missing directory, no write permission). A file it had to create for
+ * the check is removed again, so that nothing appears before the first row (as with kcptun).
+ */
+export function checkSnmpLogPath(
+  path: string,
+  now: Date = new Date(),
+  zone: (date: Date) => GoTime = goTimeLocal,
+): void {
+  const file = snmpLogPath(path, zone(now));
+  try {
+    let existed = true;
+    try {
+      Deno.statSync(file);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      existed = false;
+    }
+    Deno.openSync(file, { append: true, create: true, write: true, mode: 0o666 }).close();
+    if (!existed) Deno.removeSync(file);
+  } catch (e) {
+    throw new Error(`-snmplog ${path}: ${file}: ${fileErrorText(e)}`);
+  }
+}
+
+/**
+ * The signals that log {@link snmpDumpLine} by default: kcptun's `SIGUSR1`, and `SIGUSR2`, which
+ * does the same without Deno's inspector getting involved (see {@link installSnmpSignal}).
+ */
+export const SNMP_DUMP_SIGNALS: readonly Deno.Signal[] = ["SIGUSR1", "SIGUSR2"];
+
+/**
+ * Logs {@link snmpDumpLine} through `log` on every signal of `signals` (default
+ * {@link SNMP_DUMP_SIGNALS}). Returns the function that removes the handlers. Signals the
+ * platform does not support are skipped.
  *
- * Since Deno 2.9.2, `SIGUSR1` also starts Deno's V8 inspector on 127.0.0.1:9229 (as Node
- * does), whatever listeners the program has, and any local user could attach to it. So after a
- * `SIGUSR1` the handler closes it again at once (unless it was already open at startup, as with
- * `--inspect`); it is reachable for a few milliseconds at most.
+ * Under `deno run` (not in compiled binaries), Deno ≥ 2.9.2 answers every `SIGUSR1` itself too,
+ * whatever listeners the program has: it starts its V8 inspector on 127.0.0.1:9229 (printing
+ * `Debugger listening on ws://…`, or `Failed to start inspector server` when the port is taken),
+ * and any local user could attach to it. So after a `SIGUSR1` the handler closes that inspector
+ * again, which needs no permission: it is open for a few milliseconds. An inspector asked for at
+ * startup (`--inspect`) is left alone when the handler can see it, which takes
+ * `--allow-sys=inspector` (or `-A`). The text cannot be stopped from inside the program; the
+ * `deno task client`/`server` tasks set `DENO_LOG` to silence it.
  */
 export function installSnmpSignal(
   log: (line: string) => void,
   snmp: SnmpCounters,
-  signals: readonly Deno.Signal[] = ["SIGUSR1"],
+  signals: readonly Deno.Signal[] = SNMP_DUMP_SIGNALS,
 ): () => void {
-  // An inspector open at startup was asked for (--inspect): leave that one alone.
-  const inspecting = inspector.url() !== undefined;
+  const closeInspector = signals.includes("SIGUSR1") && !inspectorOpenAtStart();
   const handler = (sig: Deno.Signal) => () => {
     log(snmpDumpLine(snmp));
-    if (sig === "SIGUSR1" && !inspecting) closeSignalInspector();
+    if (sig === "SIGUSR1" && closeInspector) closeSignalInspector();
   };
   const installed: Array<[Deno.Signal, () => void]> = [];
   for (const sig of signals) {
@@ -535,15 +596,47 @@ export function installSnmpSignal(
   };
 }
 
-/** Closes the inspector SIGUSR1 is opening (polls briefly: it starts asynchronously). */
+/**
+ * True when an inspector is open now (`--inspect`, `--inspect-wait`, `--inspect-brk`). Only
+ * asked when the answer comes without a prompt: `inspector.url()` needs the `sys` permission
+ * `inspector`; without it the answer is false.
+ */
+function inspectorOpenAtStart(): boolean {
+  // "inspector" is a sys permission kind Deno checks but its type does not list.
+  const descriptor = { name: "sys", kind: "inspector" } as unknown as Deno.PermissionDescriptor;
+  let state: Deno.PermissionState | "unknown";
+  try {
+    state = Deno.permissions.querySync(descriptor).state;
+  } catch {
+    // Deno 2.9 refuses to query this kind under a bare --allow-sys, which grants it.
+    state = "unknown";
+  }
+  if (state === "denied" || state === "prompt") return false;
+  try {
+    return inspector.url() !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Delays (ms, from the signal) at which {@link closeSignalInspector} closes Deno's inspector.
+ * Deno's own SIGUSR1 task wakes on the same signal as our listener and opens the inspector one
+ * or two event-loop turns later (2 to 8 ms measured); the later tries cover a loop busy with
+ * traffic. Closing when nothing is open does nothing.
+ */
+const CLOSE_INSPECTOR_AT_MS = [0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 125, 250, 500, 1000];
+
+/** Closes the inspector SIGUSR1 is opening, whenever in the next second it shows up. */
 function closeSignalInspector(): void {
-  let tries = 0;
-  const poll = () => {
-    if (inspector.url() !== undefined) {
-      inspector.close();
-      return;
+  let i = 0;
+  const step = () => {
+    inspector.close();
+    if (++i < CLOSE_INSPECTOR_AT_MS.length) {
+      const id = setTimeout(step, CLOSE_INSPECTOR_AT_MS[i] - CLOSE_INSPECTOR_AT_MS[i - 1]);
+      // Pending tries must not keep the process alive.
+      Deno.unrefTimer(id);
     }
-    if (++tries < 50) setTimeout(poll, 2);
   };
-  setTimeout(poll, 0);
+  Deno.unrefTimer(setTimeout(step, 0));
 }

@@ -8,7 +8,7 @@
  *   deno run -A bench/tunnel/lossy_relay.ts --server-port N [--port 0] [--loss 0.02]
  *     [--delay-ms 30] [--seed 1]
  *
- * Prints `listening <port>` on stdout when ready. On SIGUSR1 it restarts both loss patterns at
+ * Prints `listening <port>` on stdout when ready. On SIGUSR2 it restarts both loss patterns at
  * datagram index 0 and prints `reset <n> <json>` (n counts the resets; the counters so far, which
  * a reset keeps), so that each measured scenario of either pair starts from the same point of the
  * pattern. On SIGTERM it prints one
@@ -286,7 +286,8 @@ if (import.meta.main) {
     seed: argNumber("--seed", 1),
   });
   let resets = 0;
-  Deno.addSignalListener("SIGUSR1", () => {
+  // SIGUSR2, not SIGUSR1: under deno run, SIGUSR1 also opens Deno's inspector.
+  Deno.addSignalListener("SIGUSR2", () => {
     relay.resetPattern();
     console.log(`reset ${++resets} ${JSON.stringify(relay.stats)}`);
   });

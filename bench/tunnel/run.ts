@@ -125,7 +125,7 @@ function startEnd(
   return spawnChild(
     `our ${role}`,
     Deno.execPath(),
-    ["run", "-A", ...deno, `cli/${role}.ts`, ...args],
+    ["run", "-A", "--quiet", ...deno, `cli/${role}.ts`, ...args],
     REPO_ROOT,
   );
 }
@@ -134,7 +134,7 @@ function denoScript(name: string, file: string, args: string[]): Child {
   return spawnChild(
     name,
     Deno.execPath(),
-    ["run", "-A", `bench/tunnel/${file}`, ...args],
+    ["run", "-A", "--quiet", `bench/tunnel/${file}`, ...args],
     REPO_ROOT,
   );
 }
@@ -234,12 +234,14 @@ export async function measureCeiling(
 
 /**
  * The end's SNMP counters: SIGUSR1 makes kcptun (Go's and ours) log one line
- * `KCP SNMP:&{BytesSent:1 BytesReceived:2 ...}`. Null when it does not answer within 3 s.
+ * `KCP SNMP:&{BytesSent:1 BytesReceived:2 ...}`; ours gets SIGUSR2, which logs the same line
+ * without Deno opening its inspector (Go's kcptun would die of it). Null when it does not answer
+ * within 3 s.
  */
-async function snmpDump(child: Child): Promise<Record<string, number> | null> {
+async function snmpDump(child: Child, pair: Pair): Promise<Record<string, number> | null> {
   const count = (child.output().match(/KCP SNMP:&\{/g) ?? []).length;
   try {
-    Deno.kill(child.pid, "SIGUSR1");
+    Deno.kill(child.pid, pair === "ours" ? "SIGUSR2" : "SIGUSR1");
     const pattern = new RegExp(`(?:KCP SNMP:&\\{[^}]*\\}[^]*?){${count}}KCP SNMP:&\\{([^}]*)\\}`);
     const m = await waitForLine(child, pattern, 3000);
     const out: Record<string, number> = {};
@@ -296,7 +298,7 @@ export async function runOnce(
   const resetLoss = async (): Promise<RelayStats | null> => {
     if (relay === null) return null;
     await new Promise((r) => setTimeout(r, 200));
-    Deno.kill(relay.pid, "SIGUSR1");
+    Deno.kill(relay.pid, "SIGUSR2");
     const m = await waitForLine(relay, new RegExp(`^reset ${++resets} (\\{.*\\})$`, "m"), 5000);
     return JSON.parse(m[1]) as RelayStats;
   };
@@ -403,7 +405,7 @@ export async function runOnce(
     for (const ch of [client, server]) {
       if (ch.done) throw new Error(`${ch.name} exited during the run`);
     }
-    const [cs, ss] = await Promise.all([snmpDump(client), snmpDump(server)]);
+    const [cs, ss] = await Promise.all([snmpDump(client, pair), snmpDump(server, pair)]);
     result.snmp = { client: cs, server: ss };
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);

@@ -1,12 +1,14 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { Snmp, SNMP_STRUCT_FIELDS } from "../../pipeline/snmp.ts";
 import {
+  checkSnmpLogPath,
   formatGoTime,
   type GoTime,
   goTimeFixed,
   goTimeLocal,
   goTimeUTC,
   installSnmpSignal,
+  SNMP_DUMP_SIGNALS,
   snmpCsvHeader,
   snmpCsvRow,
   snmpDumpLine,
@@ -203,7 +205,104 @@ Deno.test("snmp logger: header once per file, a row per record, new file when th
   assert(day2[1].startsWith("1795564801,"), day2[1]);
   files.fail = true;
   logger.writeRecord();
-  assertEquals(errors, ["snmp logger: disk full"]);
+  assertEquals(errors, [
+    "snmp logger: /logs/snmp-20261125.csv: disk full (not logged again until a write succeeds)",
+  ]);
+});
+
+Deno.test("snmp logger: a failure is reported once, and its end once", () => {
+  const files = memoryFiles();
+  const errors: string[] = [];
+  const recovered: string[] = [];
+  const logger = new SnmpLogger({
+    path: "snmp.csv",
+    periodSeconds: 60,
+    snmp: new Snmp(),
+    files,
+    onError: (m) => errors.push(m),
+    onRecovered: (m) => recovered.push(m),
+  });
+  files.fail = true;
+  for (let i = 0; i < 5; i++) logger.writeRecord();
+  assertEquals(errors.length, 1);
+  assert(logger.failing);
+  assertEquals(recovered, []);
+  files.fail = false;
+  logger.writeRecord();
+  logger.writeRecord();
+  assertEquals(recovered, ["snmp logger: writing snmp.csv again"]);
+  assert(!logger.failing);
+  // A new failure after the recovery is news again.
+  files.fail = true;
+  logger.writeRecord();
+  logger.writeRecord();
+  assertEquals(errors.length, 2);
+  assertEquals(files.data.get("snmp.csv")!.split("\n").length, 4); // header, 2 rows, ""
+});
+
+Deno.test("snmp logger: real files: the directory goes away and comes back", () => {
+  const dir = Deno.makeTempDirSync();
+  const lines: string[] = [];
+  try {
+    const path = `${dir}/sub/snmp.csv`;
+    const l = new SnmpLogger({
+      path,
+      periodSeconds: 60,
+      snmp: new Snmp(),
+      onError: (m) => lines.push(m),
+      onRecovered: (m) => lines.push(m),
+    });
+    Deno.mkdirSync(`${dir}/sub`);
+    l.writeRecord();
+    Deno.removeSync(`${dir}/sub`, { recursive: true });
+    for (let i = 0; i < 3; i++) l.writeRecord();
+    Deno.mkdirSync(`${dir}/sub`);
+    l.writeRecord();
+    assertEquals(lines, [
+      `snmp logger: ${path}: no such file or directory (not logged again until a write succeeds)`,
+      `snmp logger: writing ${path} again`,
+    ]);
+    assertEquals(Deno.readTextFileSync(path).split("\n")[0], snmpCsvHeader());
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("snmp logger: startup check of the path, like -log's", () => {
+  const dir = Deno.makeTempDirSync();
+  const t = new Date(Date.UTC(2026, 10, 24, 12));
+  try {
+    // A missing directory: one error naming the flag, the path and the file for now.
+    let message = "";
+    try {
+      checkSnmpLogPath(`${dir}/nope/snmp-20060102.log`, t, goTimeUTC);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assertEquals(
+      message,
+      `-snmplog ${dir}/nope/snmp-20060102.log: ${dir}/nope/snmp-20261124.log: ` +
+        "no such file or directory",
+    );
+    // A writable place passes and leaves nothing behind (the first row creates the file).
+    checkSnmpLogPath(`${dir}/snmp-20060102.log`, t, goTimeUTC);
+    assertEquals([...Deno.readDirSync(dir)].length, 0);
+    // An existing file passes and is left as it was.
+    Deno.writeTextFileSync(`${dir}/kept.csv`, "x\n");
+    checkSnmpLogPath(`${dir}/kept.csv`, t, goTimeUTC);
+    assertEquals(Deno.readTextFileSync(`${dir}/kept.csv`), "x\n");
+    // A directory where the file should be.
+    Deno.mkdirSync(`${dir}/adir`);
+    message = "";
+    try {
+      checkSnmpLogPath(`${dir}/adir`, t, goTimeUTC);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assert(message.startsWith(`-snmplog ${dir}/adir: ${dir}/adir: `), message);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("snmp logger: disabled without a path or a positive period", () => {
@@ -265,8 +364,12 @@ Deno.test("snmp logger: real files, header only when empty", () => {
   }
 });
 
+Deno.test("snmp: both kcptun's SIGUSR1 and SIGUSR2 dump by default", () => {
+  assertEquals([...SNMP_DUMP_SIGNALS], ["SIGUSR1", "SIGUSR2"]);
+});
+
 Deno.test("snmp: the dump signal logs the line and can be removed", async () => {
-  // SIGUSR2, not SIGUSR1: in Deno ≥ 2.9.2 SIGUSR1 also starts the V8 inspector.
+  // SIGUSR2, not SIGUSR1: under deno run, SIGUSR1 would also start this test runner's inspector.
   const lines: string[] = [];
   const s = new Snmp();
   s.InPkts = 9;

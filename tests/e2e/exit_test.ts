@@ -107,6 +107,21 @@ const CASES: BadCase[] = [
     code: 1,
   },
   {
+    name: "-snmplog into a missing directory (client)",
+    script: CLIENT,
+    args: [...LOCAL, "-snmplog", "no-such-dir/snmp-20060102.log"],
+    mentions: ["-snmplog no-such-dir/snmp-20060102.log: no-such-dir/snmp-", "no such file"],
+    code: 1,
+  },
+  {
+    name: "-snmplog into a missing directory (server, from the JSON file)",
+    script: SERVER,
+    args: [...LOCAL, "-c", "snmp.json"],
+    files: { "snmp.json": '{ "snmplog": "gone/kcp.csv", "snmpperiod": 5 }' },
+    mentions: ["-snmplog gone/kcp.csv: gone/kcp.csv: no such file or directory"],
+    code: 1,
+  },
+  {
     name: "-smuxbuf < -streambuf",
     script: CLIENT,
     args: [...LOCAL, "-smuxbuf", "1024", "-streambuf", "2048"],

@@ -18,7 +18,7 @@ export const REPO = new URL("../../", import.meta.url).pathname;
 // ---------------------------------------------------------------------------------------------
 // Subprocesses
 
-/** A running `deno run -A cli/….ts` with its collected output. */
+/** A running `deno run … cli/….ts` (or `deno task …`) with its collected output. */
 export interface Proc {
   /** The child. */
   readonly child: Deno.ChildProcess;
@@ -36,16 +36,36 @@ export interface Proc {
   kill(): Promise<void>;
 }
 
-/** Runs `deno run -A <script> args` in the repository root. */
+/**
+ * Runs `deno run -A --quiet <script> args` in the repository root (`--quiet`: Deno's own
+ * diagnostics, such as `Download …` on a cold cache, must not mix with what the tests compare).
+ */
 export function spawnDeno(script: string, args: string[], cwd = REPO): Proc {
+  return spawnDenoWith(["-A", "--quiet"], script, args, { cwd });
+}
+
+/**
+ * Runs `deno run <flags> <script> args` (flags exactly as given), with `env` added to the
+ * environment.
+ */
+export function spawnDenoWith(
+  flags: string[],
+  script: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Proc {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", REPO + script, ...args],
-    cwd,
+    args: ["run", ...flags, REPO + script, ...args],
+    cwd: opts.cwd ?? REPO,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...opts.env },
   }).spawn();
+  return wrap(child);
+}
+
+function wrap(child: Deno.ChildProcess): Proc {
   let out = "", err = "", all = "";
   const pump = async (s: ReadableStream<Uint8Array>, isErr: boolean) => {
     const dec = new TextDecoder();
@@ -84,6 +104,114 @@ export function spawnDeno(script: string, args: string[], cwd = REPO): Proc {
       await done;
     },
   };
+}
+
+/** A `deno task client|server …` run with its output, and the task's own `deno run` process. */
+export interface TaskProc extends Proc {
+  /** The pid of the `deno run` the task started (signals go there: the task does not relay them). */
+  pid(): Promise<number>;
+}
+
+/**
+ * Runs `deno task <task> args` from `cwd` with the repository's deno.json, as a user in `cwd`
+ * types it. `INIT_CWD` is removed from the environment so that `deno task` sets it to `cwd`, as
+ * it does in a fresh shell (under `deno task test` it would keep the outer task's value).
+ */
+export function spawnTask(task: "client" | "server", args: string[], cwd: string): TaskProc {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  env.NO_COLOR = "1";
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "--config", REPO + "deno.json", task, ...args],
+    cwd,
+    clearEnv: true,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const proc = wrap(child);
+  let runPid: number | null = null;
+  const pid = async () => {
+    const script = `cli/${task}.ts`;
+    const deadline = performance.now() + 15000;
+    while (runPid === null) {
+      runPid = childWithArg(child.pid, script);
+      if (runPid !== null) break;
+      if (performance.now() > deadline) {
+        throw new Error(`no deno run child of deno task ${task}; output:\n${proc.output()}`);
+      }
+      await sleep(25);
+    }
+    return runPid;
+  };
+  return {
+    ...proc,
+    pid,
+    signal(sig) {
+      const p = runPid ?? childWithArg(child.pid, `cli/${task}.ts`);
+      if (p === null) return;
+      try {
+        Deno.kill(p, sig);
+      } catch { /* already gone */ }
+    },
+    async kill() {
+      // The deno run child first: killing only the task would leave it running.
+      const p = runPid ?? childWithArg(child.pid, `cli/${task}.ts`);
+      if (p !== null) {
+        try {
+          Deno.kill(p, "SIGKILL");
+        } catch { /* already gone */ }
+      }
+      await proc.kill();
+    },
+  };
+}
+
+/** A child process of `parent` (any thread's) whose command line has `arg`, or null. */
+function childWithArg(parent: number, arg: string): number | null {
+  let threads: Deno.DirEntry[];
+  try {
+    threads = [...Deno.readDirSync(`/proc/${parent}/task`)];
+  } catch {
+    return null;
+  }
+  for (const t of threads) {
+    let children: string;
+    try {
+      children = Deno.readTextFileSync(`/proc/${parent}/task/${t.name}/children`);
+    } catch {
+      continue;
+    }
+    for (const c of children.trim().split(/\s+/).filter((x) => x !== "")) {
+      try {
+        const cmd = Deno.readTextFileSync(`/proc/${c}/cmdline`).split("\0");
+        if (cmd.some((a) => a.endsWith(arg))) return Number(c);
+      } catch { /* gone */ }
+    }
+  }
+  return null;
+}
+
+/**
+ * True when process `pid` holds a listening TCP socket on 127.0.0.1:9229 (Deno's inspector).
+ * Read from /proc, so that another process's inspector does not count.
+ */
+export function ownsInspectorPort(pid: number): boolean {
+  const inodes = new Set<string>();
+  for (const line of Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // local_address 127.0.0.1:9229 in /proc's hex, state 0A = LISTEN.
+    if (f[1] === `0100007F:${(9229).toString(16).toUpperCase()}` && f[3] === "0A") inodes.add(f[9]);
+  }
+  if (inodes.size === 0) return false;
+  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).match(/^socket:\[(\d+)\]$/);
+      if (m && inodes.has(m[1])) return true;
+    } catch { /* closed meanwhile */ }
+  }
+  return false;
 }
 
 /** Our server as a subprocess. */

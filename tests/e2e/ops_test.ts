@@ -1,6 +1,7 @@
 /**
- * Operations through the real binaries (`deno run -A cli/client.ts` / `cli/server.ts` as
- * subprocesses): SIGUSR1, `-snmplog`, `-log`, `-quiet`, clean exit on SIGINT and SIGTERM.
+ * Operations through the real binaries (`deno task client|server`, `deno run -A cli/client.ts` /
+ * `cli/server.ts` as subprocesses): SIGUSR1 and SIGUSR2, `-snmplog`, `-log`, `-quiet`, clean
+ * exit on SIGINT and SIGTERM.
  */
 
 import { assert, assertEquals } from "../support/assert.ts";
@@ -9,10 +10,14 @@ import {
   echoTransfer,
   exitWithin,
   listeningPort,
+  ownsInspectorPort,
   portsFree,
   type Proc,
   spawnClient,
+  spawnDenoWith,
   spawnServer,
+  spawnTask,
+  type TaskProc,
   waitFor,
 } from "./harness.ts";
 
@@ -42,27 +47,6 @@ function readText(path: string): string {
   }
 }
 
-/**
- * True when process `pid` holds a listening TCP socket on 127.0.0.1:9229 (Deno's inspector).
- * Read from /proc, so that another process's inspector does not count.
- */
-function ownsInspectorPort(pid: number): boolean {
-  const inodes = new Set<string>();
-  for (const line of Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    // local_address 127.0.0.1:9229 in /proc's hex, state 0A = LISTEN.
-    if (f[1] === `0100007F:${(9229).toString(16).toUpperCase()}` && f[3] === "0A") inodes.add(f[9]);
-  }
-  if (inodes.size === 0) return false;
-  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).match(/^socket:\[(\d+)\]$/);
-      if (m && inodes.has(m[1])) return true;
-    } catch { /* closed meanwhile */ }
-  }
-  return false;
-}
-
 function pad2(n: number): string {
   return String(n).padStart(2, "0");
 }
@@ -72,22 +56,44 @@ function dayName(d: Date): string {
   return `snmp-${d.getFullYear()}${pad2(d.getMonth() + 1)}${pad2(d.getDate())}.log`;
 }
 
-Deno.test("e2e (subprocess): SIGUSR1 prints kcptun's SNMP line and Deno's inspector closes again", async () => {
+/** What Deno prints when SIGUSR1 starts (or fails to start) its inspector. */
+const INSPECTOR_TEXT = /Debugger listening|chrome:\/\/inspect|inspector server/i;
+
+/** Binds 127.0.0.1:9229 if it is free (null when another process has it: the same for Deno). */
+function holdInspectorPort(): Deno.Listener | null {
+  try {
+    return Deno.listen({ hostname: "127.0.0.1", port: 9229 });
+  } catch {
+    return null;
+  }
+}
+
+Deno.test("e2e (deno task): SIGUSR1 and SIGUSR2 print kcptun's SNMP line; no inspector text, port closed", async () => {
   const echo = startEchoServer();
   const sport = freePort();
-  const procs: Proc[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "kcptun-e2e-usr1-" });
+  const procs: TaskProc[] = [];
+  let held: Deno.Listener | null = null;
   try {
-    const server = spawnServer(["-l", `127.0.0.1:${sport}`, "-t", `127.0.0.1:${echo.port}`]);
+    const server = spawnTask(
+      "server",
+      ["-l", `127.0.0.1:${sport}`, "-t", `127.0.0.1:${echo.port}`],
+      dir,
+    );
     procs.push(server);
-    const client = spawnClient(["-l", "127.0.0.1:0", "-r", `127.0.0.1:${sport}`]);
+    const client = spawnTask("client", ["-l", "127.0.0.1:0", "-r", `127.0.0.1:${sport}`], dir);
     procs.push(client);
-    await waitFor(server.output, "key derivation done", 10000, "server log");
-    const port = await listeningPort(client);
+    await waitFor(server.output, "key derivation done", 15000, "server log");
+    const port = await listeningPort(client, 15000);
     await echoTransfer({ port }, { streams: 2, bytes: 1 << 20 });
+    const pids = await Promise.all(procs.map((p) => p.pid()));
+    // Deno's own SIGUSR1 handler is installed 500 ms after start: be past that.
+    await sleep(600);
 
+    const dumps = (p: Proc) => p.output().match(new RegExp(DUMP.source, "gm"))?.length ?? 0;
     for (const p of procs) p.signal("SIGUSR1");
     for (const p of procs) {
-      await waitFor(p.output, DUMP, 5000, "SIGUSR1 output");
+      await waitFor(() => dumps(p) >= 1 ? "dumped" : "", "dumped", 5000, p.output());
       const m = p.output().match(DUMP)!;
       const fields = m.slice(1).map(Number);
       // BytesSent, BytesReceived: the 2 MiB each way went through both ends.
@@ -97,18 +103,55 @@ Deno.test("e2e (subprocess): SIGUSR1 prints kcptun's SNMP line and Deno's inspec
     assertEquals(c[3], 1, "client ActiveOpens");
     const s = server.output().match(DUMP)!.slice(1).map(Number);
     assertEquals(s[4], 1, "server PassiveOpens");
-
-    await sleep(500);
-    for (const p of procs) {
-      assert(!ownsInspectorPort(p.child.pid), "the inspector still listens on 127.0.0.1:9229");
+    // Past the handler's last close (1 s): the inspector Deno opened is closed.
+    await sleep(1200);
+    for (const pid of pids) {
+      assert(!ownsInspectorPort(pid), "the inspector still listens on 127.0.0.1:9229");
     }
-    // Still serving after the signal.
+
+    // With 9229 taken, Deno fails to start the inspector and says so, unless silenced.
+    held = holdInspectorPort();
+    for (const p of procs) p.signal("SIGUSR1");
+    for (const p of procs) await waitFor(() => dumps(p) >= 2 ? "dumped" : "", "dumped", 5000);
+    await sleep(300);
+    held?.close();
+    held = null;
+
+    // SIGUSR2: the same line, and Deno has nothing to do with it.
+    for (const p of procs) p.signal("SIGUSR2");
+    for (const p of procs) await waitFor(() => dumps(p) >= 3 ? "dumped" : "", "dumped", 5000);
+    for (const pid of pids) assert(!ownsInspectorPort(pid), "inspector open after SIGUSR2");
+
+    for (const p of procs) {
+      assert(!INSPECTOR_TEXT.test(p.output()), `inspector text in the output:\n${p.output()}`);
+    }
+    // Still serving after the signals.
     await echoTransfer({ port }, { streams: 1, bytes: 64 << 10 });
     for (const p of procs) p.signal("SIGTERM");
-    for (const p of procs) assertEquals((await exitWithin(p, 6000)).code, 0, p.output());
+    for (const p of procs) assertEquals((await exitWithin(p, 8000)).code, 0, p.output());
   } finally {
+    held?.close();
     for (const p of procs) await p.kill();
     await echo.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("e2e (subprocess): SIGUSR2 dumps under a plain deno run, without Deno's inspector or its text", async () => {
+  // No --quiet and no DENO_LOG: nothing hides what Deno would print.
+  const client = spawnDenoWith(["-A"], "cli/client.ts", ["-l", "127.0.0.1:0", "-r", "127.0.0.1:9"]);
+  try {
+    await listeningPort(client, 15000);
+    await sleep(600); // past the 500 ms after which Deno answers SIGUSR1
+    client.signal("SIGUSR2");
+    await waitFor(client.output, DUMP, 5000, "SIGUSR2 output");
+    await sleep(300);
+    assert(!ownsInspectorPort(client.child.pid), "inspector open after SIGUSR2");
+    assert(!INSPECTOR_TEXT.test(client.output()), client.output());
+    client.signal("SIGTERM");
+    assertEquals((await exitWithin(client, 8000)).code, 0, client.output());
+  } finally {
+    await client.kill();
   }
 });
 

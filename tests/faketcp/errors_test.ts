@@ -5,6 +5,11 @@ import { missing } from "../support/requires.ts";
 
 const PROBE = new URL("./fixtures/probe.ts", import.meta.url).pathname;
 
+/**
+ * Runs a command with its output. The probes run as `deno run --quiet` with the lock file
+ * (not `--no-lock`, which makes Deno re-resolve npm packages): Deno's own lines (`Download …`
+ * on a cold cache) must not mix with the exact stderr compared here.
+ */
 async function run(cmd: string, args: string[]) {
   const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
   const dec = new TextDecoder();
@@ -12,7 +17,7 @@ async function run(cmd: string, args: string[]) {
 }
 
 Deno.test("faketcp errors: without --allow-ffi, one line saying to allow FFI, exit 1", async () => {
-  const r = await run(Deno.execPath(), ["run", "--no-lock", "--allow-read", PROBE]);
+  const r = await run(Deno.execPath(), ["run", "--quiet", "--allow-read", PROBE]);
   assertEquals(r.code, 1);
   assertEquals(
     r.stderr,
@@ -30,7 +35,7 @@ Deno.test({
       "--bounding-set=-net_raw",
       Deno.execPath(),
       "run",
-      "--no-lock",
+      "--quiet",
       "-A",
       PROBE,
       "listen",
@@ -47,7 +52,7 @@ Deno.test({
   name: "faketcp errors: as root with FFI, the probe says it can run",
   ignore: missing("root"),
   fn: async () => {
-    const r = await run(Deno.execPath(), ["run", "--no-lock", "-A", PROBE]);
+    const r = await run(Deno.execPath(), ["run", "--quiet", "-A", PROBE]);
     assertEquals([r.code, r.stdout, r.stderr], [0, "fake TCP available\n", ""]);
   },
 });

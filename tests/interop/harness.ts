@@ -18,6 +18,11 @@ export type Impl = "ts" | "go";
 
 const REPO = new URL("../../", import.meta.url);
 const CONFIG = new URL("deno.json", REPO).pathname;
+/**
+ * How our ends run. `--quiet`: Deno's own lines (`Download …` on a cold cache) must not mix with
+ * the log lines compared with Go's.
+ */
+const DENO_RUN = ["run", "-A", "--quiet", "--config", CONFIG];
 const CLI = {
   client: new URL("cli/client.ts", REPO).pathname,
   server: new URL("cli/server.ts", REPO).pathname,
@@ -199,14 +204,14 @@ function describeStatus(s: Deno.CommandStatus | null): string {
 export function startClient(impl: Impl, args: string[], label = `${impl} client`): Proc {
   return impl === "go"
     ? new Proc(label, GO_CLIENT, args)
-    : new Proc(label, Deno.execPath(), ["run", "-A", "--config", CONFIG, CLI.client, ...args]);
+    : new Proc(label, Deno.execPath(), [...DENO_RUN, CLI.client, ...args]);
 }
 
 /** Starts a server of `impl` with kcptun arguments `args`. */
 export function startServer(impl: Impl, args: string[], label = `${impl} server`): Proc {
   return impl === "go"
     ? new Proc(label, GO_SERVER, args)
-    : new Proc(label, Deno.execPath(), ["run", "-A", "--config", CONFIG, CLI.server, ...args]);
+    : new Proc(label, Deno.execPath(), [...DENO_RUN, CLI.server, ...args]);
 }
 
 /** True when some socket holds UDP `port` on 127.0.0.1 (our bind attempt fails). */

@@ -94,7 +94,9 @@ Deno.test("deno udp fallback: socket options are ignored with one warning", asyn
 Deno.test("udpTransport() without FFI permission warns once and falls back", async () => {
   const script = new URL("./fixtures/no_ffi.ts", import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--unstable-net", "--no-lock", script],
+    // The lock file, not --no-lock (which re-resolves npm packages); --quiet keeps Deno's own
+    // lines (`Download …` on a cold cache) out of the output.
+    args: ["run", "--allow-net", "--allow-read", "--unstable-net", "--quiet", script],
     stdout: "piped",
     stderr: "piped",
   }).output();
