@@ -69,7 +69,10 @@ export function resolvePipeline(
   const spec: PipelineSpec = Array.isArray(input)
     ? { stages: input as readonly PipelineEntry[] }
     : input as PipelineSpec;
-  return buildPipeline(spec, { registry: options.registry ?? builtinRegistry(), base: options.base });
+  return buildPipeline(spec, {
+    registry: options.registry ?? builtinRegistry(),
+    base: options.base,
+  });
 }
 
 /** Makes one tunnel end from a pipeline (see {@link Tunnel.create}). */

@@ -22,7 +22,12 @@
 
 import { PacketBatch, PacketFlags, type PacketPool } from "../pipeline/packet.ts";
 import type { Snmp } from "../pipeline/snmp.ts";
-import { type ByteSink, type PacketStage, StageError, type StreamStage } from "../pipeline/stage.ts";
+import {
+  type ByteSink,
+  type PacketStage,
+  StageError,
+  type StreamStage,
+} from "../pipeline/stage.ts";
 import { Kcp, type KcpOptions } from "../transforms/kcp/arq.ts";
 import { RateLimiter } from "../transforms/kcp/rate_limit.ts";
 import { ChunkQueue } from "../transforms/smux/chunk_queue.ts";

@@ -16,6 +16,7 @@
 import { PacketBatch, type PeerAddress } from "../pipeline/packet.ts";
 import type { Snmp } from "../pipeline/snmp.ts";
 import type { ByteRange, PacketStage } from "../pipeline/stage.ts";
+import { datagramConv, KCP_OVERHEAD, segConv } from "../transforms/kcp/wire.ts";
 
 /** Finds the KCP bytes of a datagram after the shared stages, or says it carries none. */
 export type KcpLocator = (buffer: Uint8Array, range: ByteRange) => boolean;
@@ -34,33 +35,7 @@ export function locatorFor(stages: readonly PacketStage[]): KcpLocator | null {
   };
 }
 
-const KCP_HEADER = 24;
-
-/**
- * The conversation of a datagram's KCP bytes `[start, end)` when every segment is well formed
- * (same conv, command 81..84, length within the datagram), else -1. `first` receives the first
- * segment's sn.
- */
-export function kcpConv(buffer: Uint8Array, start: number, end: number, first: { sn: number }) {
-  if (end - start < KCP_HEADER) return -1;
-  const conv = u32(buffer, start);
-  first.sn = u32(buffer, start + 12);
-  let off = start;
-  while (end - off >= KCP_HEADER) {
-    if (u32(buffer, off) !== conv) return -1;
-    const cmd = buffer[off + 4];
-    if (cmd < 81 || cmd > 84) return -1;
-    const len = u32(buffer, off + 20);
-    off += KCP_HEADER;
-    if (len > end - off) return -1;
-    off += len;
-  }
-  return off === end ? conv : -1;
-}
-
-function u32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
+const KCP_HEADER = KCP_OVERHEAD;
 
 /** What the endpoint asks of its owner. */
 export interface EndpointHooks<H> {
@@ -196,9 +171,9 @@ export class ServerEndpoint<H> {
     // A known connection's own datagrams only need their first conv read; KCP judges the rest
     // (and counts what it rejects). Anything that would create a connection must parse.
     if (known !== null && range.end - range.start >= KCP_HEADER) {
-      if (u32(buffer, range.start) === known.conv) return known;
+      if (segConv(buffer, range.start) === known.conv) return known;
     }
-    const conv = kcpConv(buffer, range.start, range.end, this.#first);
+    const conv = datagramConv(buffer, range.start, range.end, this.#first);
     if (conv < 0) {
       opts.snmp.InErrs++;
       return null;

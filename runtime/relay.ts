@@ -40,7 +40,9 @@ async function up(conn: AppConn, stream: TunnelStream, stop: { done: boolean }):
       // The buffer is reused: wait until the stream has taken the bytes into KCP.
       if (stream.queued > 0) await stream.waitDrained(0);
     }
-  } catch { /* the socket or the stream failed: the relay ends */ } finally {
+  } catch {
+    /* the socket or the stream failed: the relay ends */
+  } finally {
     // A view of the buffer may still sit in a stream that failed: do not reuse it then.
     if (stream.queued === 0) giveBuffer(buf);
   }
@@ -60,7 +62,9 @@ async function down(stream: TunnelStream, conn: AppConn, stop: { done: boolean }
       if (stream.readEnded) break;
       await stream.waitReadable();
     }
-  } catch { /* the socket or the stream failed: the relay ends */ } finally {
+  } catch {
+    /* the socket or the stream failed: the relay ends */
+  } finally {
     giveBuffer(buf);
   }
 }

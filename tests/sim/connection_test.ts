@@ -15,7 +15,7 @@ import { KCP_MODES } from "../../transforms/kcp/modes.ts";
 import { SnappyStreamStage } from "../../transforms/snappy/stage.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { patternByte } from "./kcp_endpoint.ts";
-import { type LinkConfig, Simulator, type SimEndpoint } from "./link.ts";
+import { type LinkConfig, type SimEndpoint, Simulator } from "./link.ts";
 
 const pool = new PacketPool();
 

@@ -15,9 +15,9 @@
 import { PacketBatch, PacketFlags } from "../../pipeline/packet.ts";
 import type { Packet, PeerAddress } from "../../pipeline/packet.ts";
 import {
+  type ByteRange,
   type PacketStage,
   type PacketStageDefinition,
-  type ByteRange,
   type StageContext,
   StageError,
 } from "../../pipeline/stage.ts";

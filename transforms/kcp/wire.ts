@@ -202,3 +202,29 @@ export function parseDatagram(
   }
   return { segments, error: off === end ? null : "trailing" };
 }
+
+/**
+ * The conversation of a whole datagram `b[start, end)` when every segment is well formed (the
+ * same conv throughout, a known command, a length within the datagram, no trailing bytes), else
+ * -1; `first.sn` receives the first segment's sn. Allocates nothing: a server checks every
+ * datagram that would create a session with it.
+ */
+export function datagramConv(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  first: { sn: number },
+): number {
+  if (end - start < KCP_OVERHEAD) return -1;
+  const conv = segConv(b, start);
+  first.sn = segSn(b, start);
+  let off = start;
+  while (end - off >= KCP_OVERHEAD) {
+    if (segConv(b, off) !== conv || !isKcpCmd(segCmd(b, off))) return -1;
+    const len = segLen(b, off);
+    off += KCP_OVERHEAD;
+    if (len > end - off) return -1;
+    off += len;
+  }
+  return off === end ? conv : -1;
+}
