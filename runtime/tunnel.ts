@@ -252,7 +252,7 @@ export class Tunnel {
     for (let i = 0; i < n - k; i++) rest.push(this.#shared.get(i) ?? this.#probe(i));
     const locate = locatorFor(rest);
     if (locate === null) {
-      const blind = this.#packets.find((p, i) => i < n - k && rest[i].peek === undefined)!;
+      const blind = this.#packets.find((_, i) => i < n - k && rest[i].peek === undefined)!;
       throw new StageError(
         `pipeline: a server cannot read the KCP conversation under stage "${blind.stage.spec}" ` +
           `(it is per session and has no peek()); give it a peek() or make it shared`,

@@ -5,7 +5,7 @@
  * duplication on a fake clock. No sockets, no timers.
  */
 
-import { type Packet, type PacketBatch, type PeerAddress } from "../../pipeline/packet.ts";
+import type { Packet, PacketBatch, PeerAddress } from "../../pipeline/packet.ts";
 import { Snmp } from "../../pipeline/snmp.ts";
 import { resolvePipeline } from "../../runtime/api.ts";
 import type { Connection } from "../../runtime/connection.ts";
