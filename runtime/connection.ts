@@ -144,8 +144,8 @@ export class Connection {
   /** Encoded datagrams waiting for {@link pollTransmit} (and rate-limit tokens). */
   readonly #outbox = new PacketBatch();
   #outFrom = 0;
-  /** Input batches waiting behind an asynchronous packet stage, or null when none is pending. */
-  #inbox: PacketBatch[] | null = null;
+  /** Input batches (and their arrival times) waiting behind an asynchronous packet stage. */
+  #inbox: { batch: PacketBatch; now: number }[] | null = null;
   /** Encodes still running in an asynchronous packet stage. */
   #encoding = 0;
   /** Session stream stage sinks: towards KCP (app side first) and towards smux (KCP side first). */
@@ -221,7 +221,7 @@ export class Connection {
     if (this.#inbox !== null) {
       const later = new PacketBatch();
       later.takeAll(batch);
-      this.#inbox.push(later);
+      this.#inbox.push({ batch: later, now });
       return;
     }
     const rx = this.#rx;
@@ -244,11 +244,11 @@ export class Connection {
     while (this.#inbox !== null && this.#inbox.length > 0) {
       const next = this.#inbox.shift()!;
       try {
-        await this.#decodePackets.decode(next, now);
+        await this.#decodePackets.decode(next.batch, next.now);
       } catch {
-        next.releaseAll();
+        next.batch.releaseAll();
       }
-      this.#input(next, now);
+      this.#input(next.batch, next.now);
     }
     this.#inbox = null;
     this.#onWake?.();
@@ -420,6 +420,14 @@ export class Connection {
     const id = this.smux.accept();
     if (id >= 0) this.#attach(id);
     return id;
+  }
+
+  /**
+   * True when streams have per-stream stages: those may keep what is written to them, so a
+   * writer must not reuse its buffers.
+   */
+  get hasStreamStages(): boolean {
+    return this.#streamStages !== null;
   }
 
   /** Streams the peer opened that wait for {@link accept}. */
@@ -606,7 +614,7 @@ export class Connection {
     for (const s of this.#sessionStages) s.close?.();
     for (const id of [...this.#slots.keys()]) this.#releaseSlot(id);
     if (this.#inbox !== null) {
-      for (const b of this.#inbox) b.releaseAll();
+      for (const b of this.#inbox) b.batch.releaseAll();
       this.#inbox.length = 0;
     }
   }

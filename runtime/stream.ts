@@ -114,6 +114,14 @@ export class TunnelStream implements Duplex {
     this.#host.kick();
   }
 
+  /**
+   * True when a writer may reuse a buffer once {@link queued} is back to 0: no per-stream stage
+   * may keep a view of it.
+   */
+  get buffersReusable(): boolean {
+    return !this.#conn.hasStreamStages;
+  }
+
   /** Written bytes not yet handed to KCP (smux's queue for this stream). */
   get queued(): number {
     return this.#conn.queuedBytes(this.id);
