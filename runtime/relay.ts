@@ -31,20 +31,23 @@ function giveBuffer(b: Uint8Array): void {
 
 /** Socket → stream until the socket ends or the relay stops. */
 async function up(conn: AppConn, stream: TunnelStream, stop: { done: boolean }): Promise<void> {
-  const buf = takeBuffer();
+  // Per-stream stages may keep what they are given: then every read gets a buffer of its own.
+  const reuse = stream.buffersReusable;
+  let buf = takeBuffer();
   try {
     while (!stop.done) {
       const n = await conn.read(buf);
       if (n === null || stop.done) break;
       stream.write(buf.subarray(0, n));
-      // The buffer is reused: wait until the stream has taken the bytes into KCP.
+      if (!reuse) buf = new Uint8Array(RELAY_BUFFER);
+      // Wait until the stream has taken the bytes into KCP: back-pressure, and buffer reuse.
       if (stream.queued > 0) await stream.waitDrained(0);
     }
   } catch {
     /* the socket or the stream failed: the relay ends */
   } finally {
     // A view of the buffer may still sit in a stream that failed: do not reuse it then.
-    if (stream.queued === 0) giveBuffer(buf);
+    if (reuse && stream.queued === 0) giveBuffer(buf);
   }
 }
 
