@@ -31,15 +31,14 @@ function giveBuffer(b: Uint8Array): void {
 
 /** Socket → stream until the socket ends or the relay stops. */
 async function up(conn: AppConn, stream: TunnelStream, stop: { done: boolean }): Promise<void> {
-  // Per-stream stages may keep what they are given: then every read gets a buffer of its own.
+  // Per-stream stages may keep what they are given: then they get a copy of each read.
   const reuse = stream.buffersReusable;
-  let buf = takeBuffer();
+  const buf = takeBuffer();
   try {
     while (!stop.done) {
       const n = await conn.read(buf);
       if (n === null || stop.done) break;
-      stream.write(buf.subarray(0, n));
-      if (!reuse) buf = new Uint8Array(RELAY_BUFFER);
+      stream.write(reuse ? buf.subarray(0, n) : buf.slice(0, n));
       // Wait until the stream has taken the bytes into KCP: back-pressure, and buffer reuse.
       if (stream.queued > 0) await stream.waitDrained(0);
     }
@@ -47,7 +46,7 @@ async function up(conn: AppConn, stream: TunnelStream, stop: { done: boolean }):
     /* the socket or the stream failed: the relay ends */
   } finally {
     // A view of the buffer may still sit in a stream that failed: do not reuse it then.
-    if (reuse && stream.queued === 0) giveBuffer(buf);
+    if (!reuse || stream.queued === 0) giveBuffer(buf);
   }
 }
 
