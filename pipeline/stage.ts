@@ -118,7 +118,7 @@ export type OptionType = "string" | "number" | "integer" | "boolean" | "object";
 export type OptionSchema = Readonly<Record<string, { type: OptionType; description?: string }>>;
 
 /** What every stage definition has, whatever its kind. */
-interface DefinitionBase<O extends StageOptions> {
+export interface StageDefinitionBase<O extends StageOptions = StageOptions> {
   /** Name used in pipeline lists. */
   readonly name: string;
   /** One line for `-h` and docs. */
@@ -137,7 +137,7 @@ interface DefinitionBase<O extends StageOptions> {
 
 /** Describes a packet stage: the default export of a packet-stage plugin module. */
 export interface PacketStageDefinition<O extends StageOptions = StageOptions>
-  extends DefinitionBase<O> {
+  extends StageDefinitionBase<O> {
   /** Always `"packet"`. */
   readonly kind: "packet";
   /**
@@ -151,7 +151,7 @@ export interface PacketStageDefinition<O extends StageOptions = StageOptions>
 
 /** Describes a stream stage: the default export of a stream-stage plugin module. */
 export interface StreamStageDefinition<O extends StageOptions = StageOptions>
-  extends DefinitionBase<O> {
+  extends StageDefinitionBase<O> {
   /** Always `"stream"`. */
   readonly kind: "stream";
   /** Makes one instance. */
@@ -164,7 +164,7 @@ export interface StreamStageDefinition<O extends StageOptions = StageOptions>
  * `ArqSettings` or `DatagramTransport`). It is called once per tunnel and may be asynchronous.
  */
 export interface BoundaryStageDefinition<O extends StageOptions = StageOptions>
-  extends DefinitionBase<O> {
+  extends StageDefinitionBase<O> {
   /** Always `"boundary"`. */
   readonly kind: "boundary";
   /** Which slot it fills. */

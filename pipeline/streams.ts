@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { Duplex } from "./duplex.ts";
 import type { PacketBatch } from "./packet.ts";
 import type { ByteSink, PacketStage, StreamStage } from "./stage.ts";
 
@@ -65,7 +66,11 @@ export function packetStageStreams(stage: PacketStage, clock?: Clock): PacketSta
   };
 }
 
-/** Wraps one direction of a stream stage; a `StageError` from `decode` errors the stream. */
+/**
+ * Wraps one direction of a stream stage; a `StageError` from `decode` errors the stream. When the
+ * input ends, the stage's `finish` runs for that direction (what it still holds comes out, or a
+ * truncated unit errors the stream).
+ */
 export function byteTransform(
   stage: StreamStage,
   direction: "encode" | "decode",
@@ -79,6 +84,9 @@ export function byteTransform(
       if (direction === "encode") stage.encode(chunk, sink!);
       else stage.decode(chunk, sink!);
     },
+    flush() {
+      stage.finish?.(direction, sink!);
+    },
   });
 }
 
@@ -87,20 +95,13 @@ export function streamStageStreams(stage: StreamStage): StreamStageStreams {
   return { encoder: byteTransform(stage, "encode"), decoder: byteTransform(stage, "decode") };
 }
 
-/** A reliable byte stream as a Web Streams pair (what KCP gives, what smux takes). */
-export interface BytePair {
-  /** Bytes from the peer. */
-  readable: ReadableStream<Uint8Array>;
-  /** Bytes to the peer. */
-  writable: WritableStream<Uint8Array>;
-}
-
 /**
- * Puts stream stages (application side first) over a byte stream: what the returned pair's
+ * Puts stream stages (application side first) over a byte stream: what the returned duplex's
  * writable takes is encoded by every stage towards `inner`; what `inner` delivers is decoded on
- * its way out of the returned readable. With no stages, `inner` itself is returned.
+ * its way out of the returned readable. Closing the result closes `inner`. With no stages,
+ * `inner` itself is returned.
  */
-export function wrapByteStream(inner: BytePair, stages: readonly StreamStage[]): BytePair {
+export function wrapByteStream(inner: Duplex, stages: readonly StreamStage[]): Duplex {
   if (stages.length === 0) return inner;
   let readable = inner.readable;
   for (let i = stages.length - 1; i >= 0; i--) {
@@ -111,5 +112,5 @@ export function wrapByteStream(inner: BytePair, stages: readonly StreamStage[]):
     encoders[i].readable.pipeTo(encoders[i + 1].writable).catch(() => {});
   }
   encoders[encoders.length - 1].readable.pipeTo(inner.writable).catch(() => {});
-  return { readable, writable: encoders[0].writable };
+  return { readable, writable: encoders[0].writable, close: () => inner.close() };
 }

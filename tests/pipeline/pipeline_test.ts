@@ -1,7 +1,13 @@
 import { buildPipeline } from "../../pipeline/pipeline.ts";
 import { PacketBatch, PacketPool } from "../../pipeline/packet.ts";
 import { StageError } from "../../pipeline/stage.ts";
-import { packetStageStreams, streamStageStreams } from "../../pipeline/streams.ts";
+import {
+  byteTransform,
+  packetStageStreams,
+  streamStageStreams,
+  wrapByteStream,
+} from "../../pipeline/streams.ts";
+import type { StreamStage } from "../../pipeline/stage.ts";
 import { assertPacketRoundTrip, assertStreamRoundTrip, testContext } from "../../testing.ts";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import { cryptLike, fakeRegistry, fecLike, snappyLike } from "./fake_stages.ts";
@@ -182,8 +188,61 @@ Deno.test("pipeline: stream stage views round-trip through TransformStreams", as
   assertEquals(out, [1, 2, 3, 4, 5]);
 });
 
+/** Holds what it encodes until finish; its decode finish fails when told to. */
+function finishing(failDecode: boolean): StreamStage {
+  const held: Uint8Array[] = [];
+  return {
+    encode: (b) => void held.push(b),
+    decode: (b, out) => out(b),
+    finish(direction, out) {
+      if (direction === "encode") { for (const b of held.splice(0)) out(b); }
+      else if (failDecode) throw new StageError("truncated");
+    },
+  };
+}
+
+Deno.test("pipeline: a stream stage's view runs finish when its input ends", async () => {
+  const encoded: number[] = [];
+  const input = ReadableStream.from([new Uint8Array([1, 2]), new Uint8Array([3])]);
+  for await (const c of input.pipeThrough(byteTransform(finishing(false), "encode"))) {
+    encoded.push(...c);
+  }
+  assertEquals(encoded, [1, 2, 3]);
+  const failing = ReadableStream.from([new Uint8Array([1])])
+    .pipeThrough(byteTransform(finishing(true), "decode"));
+  await assertRejects(
+    async () => {
+      for await (const _ of failing) { /* drain */ }
+    },
+    StageError,
+    "truncated",
+  );
+});
+
+Deno.test("pipeline: wrapByteStream puts stages over a duplex and closes it", async () => {
+  const sent: number[] = [];
+  let closes = 0;
+  const inner = {
+    readable: ReadableStream.from([new Uint8Array([7, 8])]),
+    writable: new WritableStream<Uint8Array>({ write: (c) => void sent.push(...c) }),
+    close: () => void closes++,
+  };
+  const outer = wrapByteStream(inner, [finishing(false)]);
+  const w = outer.writable.getWriter();
+  await w.write(new Uint8Array([1, 2]));
+  await w.close();
+  const got: number[] = [];
+  for await (const c of outer.readable) got.push(...c);
+  assertEquals(got, [7, 8]);
+  // The encoder's finish hands on what it held once the writable closes.
+  for (let i = 0; i < 10 && sent.length < 2; i++) await new Promise((r) => setTimeout(r, 1));
+  assertEquals(sent, [1, 2]);
+  outer.close();
+  assertEquals(closes, 1);
+});
+
 Deno.test("testing.ts: round-trip helpers accept good stages", async () => {
   await assertPacketRoundTrip(cryptLike, { seed: 1, numRuns: 50 });
   await assertPacketRoundTrip(fecLike, { seed: 2, numRuns: 50 });
-  assertStreamRoundTrip(snappyLike, { seed: 3, numRuns: 20 });
+  await assertStreamRoundTrip(snappyLike, { seed: 3, numRuns: 20 });
 });

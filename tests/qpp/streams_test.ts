@@ -1,7 +1,7 @@
 /** QPP on Web Streams: the TransformStream pair and the duplex wrapper used for smux streams. */
 
+import type { Duplex } from "../../pipeline/duplex.ts";
 import {
-  type ByteDuplex,
   qppDecryptStream,
   qppDuplex,
   QppEncoder,
@@ -44,7 +44,7 @@ Deno.test("qpp streams: encrypt then decrypt TransformStreams round-trip across 
 });
 
 /** An in-memory duplex: records what is written, serves queued chunks, counts closes. */
-class MemoryDuplex implements ByteDuplex {
+class MemoryDuplex implements Duplex {
   readonly written: Uint8Array[] = [];
   closes = 0;
   /** Resolves the write in progress (writes complete only when told to). */

@@ -28,5 +28,5 @@ export {
 } from "./pads.ts";
 export { stateFromBytes, Xoshiro256ss } from "./prng.ts";
 export { QppDecoder, QppEncoder } from "./codec.ts";
-export { type ByteDuplex, qppDecryptStream, qppDuplex, qppEncryptStream } from "./streams.ts";
+export { qppDecryptStream, qppDuplex, qppEncryptStream } from "./streams.ts";
 export { checkQppParams, type QppParamCheck } from "./params.ts";

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Duplex } from "../../pipeline/duplex.ts";
 import { QppDecoder, QppEncoder } from "./codec.ts";
 import type { QppPads } from "./pads.ts";
 
@@ -33,23 +34,13 @@ export function qppDecryptStream(pads: QppPads): TransformStream<Uint8Array, Uin
   });
 }
 
-/** A bidirectional byte stream that can be closed (an smux stream, a socket). */
-export interface ByteDuplex {
-  /** Bytes coming out. */
-  readonly readable: ReadableStream<Uint8Array>;
-  /** Bytes going in. */
-  readonly writable: WritableStream<Uint8Array>;
-  /** Closes both directions (idempotent). */
-  close(): void;
-}
-
 /**
  * `inner` with QPP: what is written is encrypted and then written to `inner`, what `inner`
  * gives is decrypted. A write completes when `inner`'s write does (so a relay that waits for its
  * writes waits for `inner`), reads are pulled on demand (no read-ahead), and `close()` closes
  * `inner`. Ending, cancelling or aborting the wrapper does the same to `inner`.
  */
-export function qppDuplex(inner: ByteDuplex, pads: QppPads): ByteDuplex {
+export function qppDuplex(inner: Duplex, pads: QppPads): Duplex {
   const enc = new QppEncoder(pads);
   const dec = new QppDecoder(pads);
   let writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
