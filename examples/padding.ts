@@ -11,19 +11,20 @@
  *
  * Not wire-compatible with Go kcptun (it does not know this stage): use it between two kcptun-ts
  * ends. A datagram whose length byte is impossible is dropped and counted in `InErrs`.
+ * Outside this repository, import from `@kcptun-ts/kcptun-ts/plugin`.
  *
  * @module
  */
 
-import type { PacketBatch } from "../pipeline/packet.ts";
 import type {
   ByteRange,
+  PacketBatch,
   PacketStage,
   PacketStageDefinition,
   StageContext,
   StageOptions,
-} from "../pipeline/stage.ts";
-import { StageError } from "../pipeline/stage.ts";
+} from "../plugin.ts";
+import { StageError } from "../plugin.ts";
 
 /** Options of the padding stage. */
 export interface PaddingOptions extends StageOptions {
