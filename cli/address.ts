@@ -2,7 +2,7 @@
  * kcptun's address syntax, checked once at startup so that a typo is one clear fatal line and
  * not a failure at the first connection.
  *
- * Forms (PROTOCOL.md §8.1–8.3):
+ * Forms (docs/protocol.md §8.1–8.3):
  * - `host:port`, `:port` (every interface), `[::1]:29900` (IPv6 needs brackets);
  * - `host:min-max`, a port range (2026 multiport; client `-r` and server `-l` only);
  * - where a unix socket path is allowed (server `-t` in both kcptun generations, client `-l` in

@@ -157,7 +157,7 @@ Deno.test("snmp: only the file name part is a layout", () => {
   assertEquals(snmpLogPath("./snmp-20060102.log", t), "./snmp-20261124.log");
   assertEquals(snmpLogPath("/var/log/2006/kcp-15.csv", t), "/var/log/2006/kcp-01.csv");
   assertEquals(snmpLogPath("snmp.csv", t), "snmp.csv");
-  // Digits in a name are tokens too (PROTOCOL.md §8.7).
+  // Digits in a name are tokens too (docs/protocol.md §8.7).
   assertEquals(snmpLogPath("kcp1.csv", t), "kcp11.csv");
 });
 

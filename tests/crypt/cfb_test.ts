@@ -33,7 +33,7 @@ const CFB_METHODS: CryptMethod[] = [
 
 const SEED = 20260501;
 
-/** Textbook CFB, written out plainly (PROTOCOL.md §3.2). */
+/** Textbook CFB, written out plainly (docs/protocol.md §3.2). */
 function referenceCfb(c: BlockCipher, data: Uint8Array, decrypt: boolean): Uint8Array {
   const b = c.blockSize;
   const out = new Uint8Array(data.length);

@@ -1,6 +1,6 @@
 /**
  * Golden data from the real kcptun: every captured datagram (key `test`) must pass our check and
- * decrypt to well-formed KCP or FEC bytes, and the PROTOCOL.md §3.7 vectors must come out
+ * decrypt to well-formed KCP or FEC bytes, and the docs/protocol.md §3.7 vectors must come out
  * byte for byte in both directions.
  */
 
@@ -134,7 +134,7 @@ Deno.test("golden: old_nullname is AES-256 (2021 fallback) and fails as real nul
   assert(!(b[4] >= 81 && b[4] <= 84 && u32(b, 0) === u32(asAes.bytes(), 0)));
 });
 
-// PROTOCOL.md §3.7: key `test`, first datagram of a 2026 client.
+// docs/protocol.md §3.7: key `test`, first datagram of a 2026 client.
 const VECTORS: [CryptMethod, string, string][] = [
   [
     "aes",
@@ -160,7 +160,7 @@ const VECTORS: [CryptMethod, string, string][] = [
 ];
 
 for (const [method, wire, plain] of VECTORS) {
-  Deno.test(`golden: PROTOCOL.md §3.7 ${method} vector, decrypt and re-seal`, () => {
+  Deno.test(`golden: docs/protocol.md §3.7 ${method} vector, decrypt and re-seal`, () => {
     const pass = deriveKey(KEY);
     const w = fromHex(wire), pl = fromHex(plain);
     const whole = w.slice();
@@ -182,7 +182,7 @@ for (const [method, wire, plain] of VECTORS) {
   });
 }
 
-Deno.test("golden: PROTOCOL.md §3.7 aes-128-gcm vector (2026)", () => {
+Deno.test("golden: docs/protocol.md §3.7 aes-128-gcm vector (2026)", () => {
   const wire = fromHex(
     "8fb72bfe4bf5017dbd307e9e10c701545382c15084429ed44bf1de59106c58665a374a5677ac07c3b55dafdc" +
       "7e88bf6faa47fbee8d53da91361e149e",
@@ -205,7 +205,7 @@ Deno.test("golden: PROTOCOL.md §3.7 aes-128-gcm vector (2026)", () => {
   assertEquals(toHex(q.bytes()), toHex(wire));
 });
 
-Deno.test("golden: PROTOCOL.md §3.7 none vector (2021): header kept, CRC c9ac863d", () => {
+Deno.test("golden: docs/protocol.md §3.7 none vector (2021): header kept, CRC c9ac863d", () => {
   const wire = fromHex(
     "4dee759809ca8cb23d4aaebc7eee24bf3d86acc9be457f565100000" +
       "20d060000000000000000000008000000" + "0100000003000000",

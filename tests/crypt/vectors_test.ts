@@ -37,7 +37,7 @@ function checkVectors(make: (key: Uint8Array) => BlockCipher, vectors: Vector[])
   }
 }
 
-Deno.test("key: PBKDF2 vectors of PROTOCOL.md §2 (captured from kcptun)", () => {
+Deno.test("key: PBKDF2 vectors of docs/protocol.md §2 (captured from kcptun)", () => {
   assertEquals(
     toHex(deriveKey("test")),
     "fc0327c66699e5622be3b108e336991375ba429750939d57003dc89d9fed8859",
@@ -54,7 +54,7 @@ Deno.test("key: PBKDF2-HMAC-SHA1 itself (RFC 6070 §2, 4096 iterations)", () => 
   assertEquals(toHex(new Uint8Array(dk)), "4b007901b765489abead49d926f721d065a429c1");
 });
 
-Deno.test("key: xor table of PROTOCOL.md §3.4 (key test)", () => {
+Deno.test("key: xor table of docs/protocol.md §3.4 (key test)", () => {
   const t = xorTable(deriveKey("test"));
   assertEquals(t.length, 1500);
   assertEquals(

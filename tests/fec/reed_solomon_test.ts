@@ -13,7 +13,7 @@ const rows = (ds: number, ps: number) => {
   return Array.from({ length: ps }, (_, k) => toHex(rs.parityRow(k)));
 };
 
-Deno.test("reed-solomon: parity rows equal klauspost's default (PROTOCOL.md §4.4)", () => {
+Deno.test("reed-solomon: parity rows equal klauspost's default (docs/protocol.md §4.4)", () => {
   assertEquals(rows(3, 2), ["010101", "0f0806"]);
   assertEquals(rows(4, 2), ["1b1c1214", "1c1b1412"]);
   assertEquals(rows(5, 2), ["0707060601", "0908090801"]);
@@ -33,7 +33,7 @@ Deno.test("reed-solomon: top rows are the identity", () => {
   }
 });
 
-Deno.test("reed-solomon: worked example 3+2 (PROTOCOL.md §4.5)", () => {
+Deno.test("reed-solomon: worked example 3+2 (docs/protocol.md §4.5)", () => {
   const rs = new ReedSolomon(3, 2);
   const shards = [
     [1, 2, 3, 4],

@@ -11,7 +11,7 @@ import {
   writeParityHeader,
 } from "../../transforms/fec/wire.ts";
 
-Deno.test("wire: paws values of PROTOCOL.md §4.2", () => {
+Deno.test("wire: paws values of docs/protocol.md §4.2", () => {
   assertEquals(paws(13), 4294967287);
   assertEquals(paws(5), 4294967295);
   assertEquals(paws(256), 4294967040);

@@ -1,6 +1,6 @@
 /**
  * Golden tests against datagrams captured between real kcptun binaries (2026, `-crypt null`, no
- * FEC: each UDP payload is a raw KCP datagram) and PROTOCOL.md §5.1/§5.9.
+ * FEC: each UDP payload is a raw KCP datagram) and docs/protocol.md §5.1/§5.9.
  */
 
 import { assert, assertEquals } from "../support/assert.ts";
@@ -61,7 +61,7 @@ Deno.test("wire: every captured null-crypt datagram parses as whole KCP segments
   }
 });
 
-Deno.test("wire: PROTOCOL.md §5.1 example header fields", () => {
+Deno.test("wire: docs/protocol.md §5.1 example header fields", () => {
   const d = fromHex("820dd9c9 51 00 0002 06060000 00000000 00000000 08000000 02 00 0000 03000000");
   const h = readSegmentHeader(d, 0);
   assertEquals(h, {

@@ -3,7 +3,7 @@
 import { assertEquals } from "../support/assert.ts";
 import { KCP_MANUAL_DEFAULTS, modeParams } from "../../transforms/kcp/modes.ts";
 
-Deno.test("modes: presets (PROTOCOL.md §5.4) override manual values; other names are manual", () => {
+Deno.test("modes: presets (docs/protocol.md §5.4) override manual values; other names are manual", () => {
   const manual = { nodelay: 1, interval: 77, resend: 5, nc: 0 };
   const table = {
     normal: [0, 40, 2, 1],

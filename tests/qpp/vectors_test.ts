@@ -1,4 +1,4 @@
-/** QPP pads, PRNG and cipher against PROTOCOL.md §8.6's vectors and independent references. */
+/** QPP pads, PRNG and cipher against docs/protocol.md §8.6's vectors and independent references. */
 
 import { createCipheriv, createHmac, pbkdf2Sync } from "node:crypto";
 import {

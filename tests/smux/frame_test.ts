@@ -14,7 +14,7 @@ import { assertEquals, assertThrows } from "../support/assert.ts";
 import { toHex } from "../support/captures.ts";
 import { concat } from "./capture_streams.ts";
 
-Deno.test("frame: encodes the captured frames of PROTOCOL.md §6.1", () => {
+Deno.test("frame: encodes the captured frames of docs/protocol.md §6.1", () => {
   assertEquals(toHex(encodeFrame(2, CMD_SYN, 3)), "0200000003000000");
   assertEquals(
     toHex(encodeFrame(2, CMD_PSH, 3, new TextEncoder().encode("hello"))),
@@ -27,7 +27,7 @@ Deno.test("frame: encodes the captured frames of PROTOCOL.md §6.1", () => {
   assertThrows(() => encodeFrame(1, CMD_PSH, 3, new Uint8Array(65536)), RangeError);
 });
 
-Deno.test("frame: parses a UPD frame and its payload (PROTOCOL.md §5.9 datagram 6)", () => {
+Deno.test("frame: parses a UPD frame and its payload (docs/protocol.md §5.9 datagram 6)", () => {
   const [f] = parseFrames(Uint8Array.from([2, 4, 8, 0, 3, 0, 0, 0, 5, 0, 0, 0, 0, 0, 32, 0]));
   assertEquals({ ver: f.ver, cmd: f.cmd, sid: f.sid }, { ver: 2, cmd: CMD_UPD, sid: 3 });
   assertEquals(toHex(f.data), "0500000000002000");

@@ -9,7 +9,7 @@ function compress(data: Uint8Array): Uint8Array {
   return out.slice(0, compressBlock(data, out));
 }
 
-Deno.test("block: decodes the block Go's compressor wrote (PROTOCOL.md §7)", () => {
+Deno.test("block: decodes the block Go's compressor wrote (docs/protocol.md §7)", () => {
   // varint 108; literal 13 = PSH header + "hello"; copy 64 at offset 5; copy 31 at offset 5.
   const got = decodeBlock(fromHex("6c30020264000300000068656c6c6ffe05007a0500"))!;
   assertEquals(got.length, 108);

@@ -22,7 +22,7 @@ Deno.test("crc32c: check value and RFC 3720 (iSCSI) test vectors", () => {
   assertEquals(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c);
 });
 
-Deno.test("crc32c: masked checksums of captured snappy chunks (PROTOCOL.md §7)", () => {
+Deno.test("crc32c: masked checksums of captured snappy chunks (docs/protocol.md §7)", () => {
   // smux v1 SYN sid 3 → stored 44 39 ac 2f; v2 SYN → bd e3 7d 26 (u32le).
   assertEquals(snappyChecksum(fromHex("0100000003000000")), 0x2fac3944);
   assertEquals(snappyChecksum(fromHex("0200000003000000")), 0x267de3bd);

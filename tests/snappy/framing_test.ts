@@ -68,7 +68,7 @@ Deno.test("framing: an 8-byte smux SYN encodes byte for byte as Go's writer did"
   ]);
 });
 
-Deno.test("framing: decodes the captured compressed chunk (PROTOCOL.md §7)", () => {
+Deno.test("framing: decodes the captured compressed chunk (docs/protocol.md §7)", () => {
   const wire = fromHex(ID + "001900008e2f22e76c30020264000300000068656c6c6ffe05007a0500");
   const { out, error } = decodeAll([wire]);
   assertEquals(error, null);

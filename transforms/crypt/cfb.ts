@@ -1,5 +1,5 @@
 /**
- * CFB mode as kcp-go uses it for every block cipher (PROTOCOL.md §3.2): full-block feedback,
+ * CFB mode as kcp-go uses it for every block cipher (docs/protocol.md §3.2): full-block feedback,
  * a fixed IV, a trailing partial block XORed with the head of the next keystream block, over the
  * whole datagram (nonce and CRC included). The per-datagram randomness is the nonce, which is
  * the first plaintext block.

@@ -1,5 +1,5 @@
 /**
- * kcptun 2026's `aes-128-gcm` (PROTOCOL.md §3.6): `nonce(12, random) ‖ AES-128-GCM ciphertext ‖
+ * kcptun 2026's `aes-128-gcm` (docs/protocol.md §3.6): `nonce(12, random) ‖ AES-128-GCM ciphertext ‖
  * tag(16)` with key pass[0:16], no additional data, no CRC. A 2021 peer does not know this
  * name and silently uses AES-256 instead, so this method only talks to 2026 peers.
  *

@@ -1,5 +1,5 @@
 /**
- * The crypt header every kcptun method except `null` and `aes-128-gcm` uses (PROTOCOL.md §3.1):
+ * The crypt header every kcptun method except `null` and `aes-128-gcm` uses (docs/protocol.md §3.1):
  *
  * ```
  * [0,16)  nonce, random per datagram

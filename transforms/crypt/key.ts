@@ -1,5 +1,5 @@
 /**
- * Key derivation exactly as kcptun does it (PROTOCOL.md §2): the `-key` string is stretched with
+ * Key derivation exactly as kcptun does it (docs/protocol.md §2): the `-key` string is stretched with
  * PBKDF2-HMAC-SHA1 (salt `kcp-go`, 4096 iterations, 32 bytes) into `pass`, of which every cipher
  * takes a prefix. PBKDF2 costs a few milliseconds, so results are cached per key string.
  *
@@ -52,7 +52,7 @@ export function deriveKey(key: string): Uint8Array {
 
 /**
  * The `xor` method's 1500-byte pad: PBKDF2-HMAC-SHA1 of `pass` with salt `sH3CIVoF#rWLtJo6` and
- * 32 iterations (PROTOCOL.md §3.4).
+ * 32 iterations (docs/protocol.md §3.4).
  */
 export function xorTable(pass: Uint8Array): Uint8Array {
   return new Uint8Array(

@@ -1,5 +1,5 @@
 /**
- * Salsa20/20 (Bernstein) as kcp-go uses it (PROTOCOL.md §3.3): 32-byte key, the datagram's first
+ * Salsa20/20 (Bernstein) as kcp-go uses it (docs/protocol.md §3.3): 32-byte key, the datagram's first
  * 8 bytes are the nonce and stay in clear, the keystream (block counter from 0) is XORed over
  * bytes [8, end).
  *

@@ -1,5 +1,5 @@
 /**
- * kcp-go's `xor` method (PROTOCOL.md §3.4): every datagram byte i is XORed with byte i of a
+ * kcp-go's `xor` method (docs/protocol.md §3.4): every datagram byte i is XORed with byte i of a
  * fixed 1500-byte pad derived from `pass`. Bytes past the pad (never sent by kcptun) are left
  * as they are, as kcp-go does.
  *

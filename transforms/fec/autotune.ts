@@ -1,5 +1,5 @@
 /**
- * Guessing the peer's (ds, ps) from the shards it sends (PROTOCOL.md §4.6). kcp-go records, for
+ * Guessing the peer's (ds, ps) from the shards it sends (docs/protocol.md §4.6). kcp-go records, for
  * recent shards, whether each was data or parity; seen along the seqid axis that is a square wave
  * (ds data, ps parity, ds data, …), and the run lengths of its two levels are ds and ps.
  *

@@ -1,5 +1,5 @@
 /**
- * The FEC decoder with kcp-go v5.6.1 (kcptun 2021) semantics (PROTOCOL.md §4.6):
+ * The FEC decoder with kcp-go v5.6.1 (kcptun 2021) semantics (docs/protocol.md §4.6):
  *
  * - every shard (data and parity) is copied into a pooled buffer and kept in one queue ordered by
  *   seqid, at most 3 × (ds+ps) entries (the oldest is evicted one at a time; an evicted data shard

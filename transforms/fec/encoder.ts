@@ -1,6 +1,6 @@
 /**
  * The FEC encoder of kcp-go (2021 semantics by default): every KCP output datagram becomes a data
- * shard, and after every ds data shards come ps parity shards (PROTOCOL.md §4.2, §4.3).
+ * shard, and after every ds data shards come ps parity shards (docs/protocol.md §4.2, §4.3).
  *
  * Unlike kcp-go, data shards are not copied aside until the group is complete: each one is folded
  * into packed parity accumulators as it passes (parity is linear, and zero padding contributes

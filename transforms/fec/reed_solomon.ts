@@ -1,7 +1,7 @@
 /**
  * The Reed-Solomon erasure code of klauspost/reedsolomon's default constructor, which kcp-go uses:
  * a (ds+ps)×ds Vandermonde matrix V[r][c] = r^c, times the inverse of its top ds×ds square, so
- * the top ds rows are the identity and rows ds.. give the parity coefficients (PROTOCOL.md §4.4).
+ * the top ds rows are the identity and rows ds.. give the parity coefficients (docs/protocol.md §4.4).
  * Any other construction would produce parity that Go peers cannot use.
  *
  * Bulk work goes through packed tables (see {@link packMulTable}): one 256-entry Uint32Array per

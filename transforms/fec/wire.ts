@@ -1,5 +1,5 @@
 /**
- * The FEC header kcp-go puts in front of every datagram when FEC is on (PROTOCOL.md §4.1):
+ * The FEC header kcp-go puts in front of every datagram when FEC is on (docs/protocol.md §4.1):
  *
  * | offset | size | field |
  * | --- | --- | --- |

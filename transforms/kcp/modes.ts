@@ -1,5 +1,5 @@
 /**
- * kcptun's `-mode` presets (identical in 2021 and 2026, PROTOCOL.md §5.4). They are applied after
+ * kcptun's `-mode` presets (identical in 2021 and 2026, docs/protocol.md §5.4). They are applied after
  * the JSON config, so a preset overrides any nodelay/interval/resend/nc given with it; any other
  * mode name means "manual": the explicit values are used.
  *

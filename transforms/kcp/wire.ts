@@ -1,5 +1,5 @@
 /**
- * KCP segment wire format (PROTOCOL.md §5.1): a 24-byte little-endian header followed by `len`
+ * KCP segment wire format (docs/protocol.md §5.1): a 24-byte little-endian header followed by `len`
  * payload bytes; one datagram carries several segments back to back.
  *
  * | offset | size | field |

@@ -1,7 +1,7 @@
 /**
  * QPP's permutation pads (xtaci/qpp v1.1.25, as kcptun 2026 uses it with `-QPP`): `count`
  * keyed permutations of the 256 byte values and their inverses, and the PRNG seed every stream
- * starts from. PROTOCOL.md §8.6 has the algorithm and its test vectors.
+ * starts from. docs/protocol.md §8.6 has the algorithm and its test vectors.
  *
  * Building the pads is the expensive part (61 pads = 61 × 255 × 14 AES-256 blocks), so
  * {@link qppPads} builds them once per process for a (key, count) pair.

@@ -1,6 +1,6 @@
 /**
  * smux session settings: the smux library's defaults, kcptun 2021's choices, and the checks smux
- * applies (PROTOCOL.md §6.4).
+ * applies (docs/protocol.md §6.4).
  *
  * @module
  */

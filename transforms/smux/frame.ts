@@ -1,5 +1,5 @@
 /**
- * smux frames on the wire (PROTOCOL.md §6.1): an 8-byte header `ver u8 | cmd u8 | length u16le |
+ * smux frames on the wire (docs/protocol.md §6.1): an 8-byte header `ver u8 | cmd u8 | length u16le |
  * sid u32le` and `length` payload bytes. Frames follow each other in a reliable byte stream with
  * no other delimiting, so a frame may be split anywhere by the layers below.
  *

@@ -1,5 +1,5 @@
 /**
- * The smux session as a sans-IO state machine (PROTOCOL.md §6): bytes from the underlying
+ * The smux session as a sans-IO state machine (docs/protocol.md §6): bytes from the underlying
  * reliable stream go in through {@link SmuxSession.receive}, frames to send come out of
  * {@link SmuxSession.pollTransmit}, time goes in through {@link SmuxSession.handleTimeout} at
  * {@link SmuxSession.nextDeadline}. Applications act on streams by id. No timers, no clock, no

@@ -19,7 +19,7 @@ export function maxCompressedLength(n: number): number {
 
 /**
  * Compresses `src` into `dst` (at least {@link maxCompressedLength} bytes) from offset 0 and
- * returns the compressed length. Any valid block is fine for Go's reader (PROTOCOL.md §10).
+ * returns the compressed length. Any valid block is fine for Go's reader (docs/protocol.md §10).
  */
 export function compressBlock(src: Uint8Array, dst: Uint8Array): number {
   return new SnappyCompressor(src).compressToBuffer(dst);

@@ -1,6 +1,6 @@
 /**
  * The snappy framing format exactly as kcptun's compression wrapper (golang/snappy's buffered
- * Writer, flushed after every Write, and its Reader) writes and reads it: PROTOCOL.md §7.
+ * Writer, flushed after every Write, and its Reader) writes and reads it: docs/protocol.md §7.
  *
  * ```
  * stream identifier (once per direction, first): ff 06 00 00 "sNaPpY"
