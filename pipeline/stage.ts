@@ -1,7 +1,7 @@
 /**
  * The stage contract: what every layer of a kcptun-ts pipeline is.
  *
- * Three kinds of stage (ARCHITECTURE.md §2):
+ * Three kinds of stage (`docs/architecture.md`, "Stage kinds and slots"):
  * - **packet** stages sit between the transport and KCP and transform batches of datagrams
  *   (crypt, FEC, obfuscation plugins). `encode` runs towards the wire, `decode` away from it.
  * - **stream** stages sit between KCP and smux and transform a reliable byte stream (snappy).

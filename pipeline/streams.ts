@@ -1,6 +1,6 @@
 /**
  * Web Streams views of stages: every stage can be used as a `{ readable, writable }` pair, so any
- * two can be wired together, tested alone, or replaced (the contract of ARCHITECTURE.md §2). The
+ * two can be wired together, tested alone, or replaced (the contract of `docs/architecture.md`). The
  * tunnel's hot path calls stages directly (see `chain.ts`); these adapters are for composition,
  * plugins and tests.
  *
