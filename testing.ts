@@ -681,9 +681,16 @@ function address(host: string, port: number): PeerAddress {
   };
 }
 
+/** The network as its sockets see it. */
+interface Link {
+  send(from: MemorySocket, batch: PacketBatch, to: PeerAddress | undefined): void;
+  delivered(n: number): void;
+  undeliverable(): void;
+  unbind(s: MemorySocket): void;
+}
+
 interface InFlight {
   due: number;
-  seq: number;
   packet: Packet;
 }
 
@@ -745,7 +752,6 @@ export class MemoryNetwork implements DatagramTransport {
   readonly #random: () => number;
   readonly #sockets = new Map<number, MemorySocket>();
   #nextPort = 40000;
-  #seq = 0;
 
   /** A network with `options` (a perfect one by default). */
   constructor(options: MemoryNetworkOptions = {}) {
@@ -798,13 +804,23 @@ export class MemoryNetwork implements DatagramTransport {
     } else if (this.#sockets.has(port)) {
       throw new Error(`listen memory ${address(host, port).key}: address already in use`);
     }
-    const s = new MemorySocket(this, address(host, port), remote);
+    const s = new MemorySocket(this.#link, address(host, port), remote);
     this.#sockets.set(port, s);
     return s;
   }
 
-  /** @internal Routes a batch from `from`; takes the packets over and empties the batch. */
-  _send(from: MemorySocket, batch: PacketBatch, to: PeerAddress | undefined): void {
+  /** What its sockets may ask of the network. */
+  readonly #link: Link = {
+    send: (from, batch, to) => this.#send(from, batch, to),
+    delivered: (n) => void (this.stats.delivered += n),
+    undeliverable: () => void this.stats.undeliverable++,
+    unbind: (s) => {
+      if (this.#sockets.get(s.localAddr.port) === s) this.#sockets.delete(s.localAddr.port);
+    },
+  };
+
+  /** Routes a batch from `from`; takes the packets over and empties the batch. */
+  #send(from: MemorySocket, batch: PacketBatch, to: PeerAddress | undefined): void {
     const now = performance.now();
     for (let i = 0; i < batch.length; i++) {
       const p = batch.packets[i];
@@ -828,27 +844,12 @@ export class MemoryNetwork implements DatagramTransport {
           }
           const copy = this.pool.from(p.bytes());
           copy.peer = from.localAddr;
-          target._enqueue({ due, seq: this.#seq++, packet: copy });
+          target.enqueue({ due, packet: copy });
         }
       }
       p.release();
     }
     batch.length = 0;
-  }
-
-  /** @internal */
-  _delivered(n: number): void {
-    this.stats.delivered += n;
-  }
-
-  /** @internal */
-  _undeliverable(): void {
-    this.stats.undeliverable++;
-  }
-
-  /** @internal */
-  _unbind(s: MemorySocket): void {
-    if (this.#sockets.get(s.localAddr.port) === s) this.#sockets.delete(s.localAddr.port);
   }
 }
 
@@ -858,16 +859,16 @@ class MemorySocket implements DatagramSocket {
   /** The dialled peer, or null for a listening socket. */
   readonly remote: PeerAddress | null;
   readonly stats: TransportStats = { rxPackets: 0, txPackets: 0, dropped: 0 };
-  readonly #net: MemoryNetwork;
+  readonly #net: Link;
   #handler: ReceiveHandler | null = null;
-  /** Datagrams on their way here, by due time then sending order. */
+  /** Datagrams on their way here, by due time, then in sending order. */
   #inFlight: InFlight[] = [];
   readonly #batch = new PacketBatch();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #closed = false;
 
-  constructor(net: MemoryNetwork, addr: PeerAddress, remote: PeerAddress | null) {
+  constructor(net: Link, addr: PeerAddress, remote: PeerAddress | null) {
     this.#net = net;
     this.localAddr = addr;
     this.remote = remote;
@@ -879,7 +880,7 @@ class MemorySocket implements DatagramSocket {
       batch.releaseAll();
       return;
     }
-    this.#net._send(this, batch, to);
+    this.#net.send(this, batch, to);
   }
 
   receive(handler: ReceiveHandler): void {
@@ -895,14 +896,14 @@ class MemorySocket implements DatagramSocket {
     this.#timer = undefined;
     for (const f of this.#inFlight) f.packet.release();
     this.#inFlight = [];
-    this.#net._unbind(this);
+    this.#net.unbind(this);
     return Promise.resolve();
   }
 
-  /** @internal A datagram on its way here. */
-  _enqueue(f: InFlight): void {
+  /** A datagram on its way here. */
+  enqueue(f: InFlight): void {
     if (this.remote !== null && f.packet.peer?.port !== this.remote.port) {
-      this.#net._undeliverable();
+      this.#net.undeliverable();
       this.stats.dropped++;
       f.packet.release();
       return;
@@ -933,7 +934,7 @@ class MemorySocket implements DatagramSocket {
     this.#inFlight = q.slice(n);
     if (batch.length > 0) {
       this.stats.rxPackets += batch.length;
-      this.#net._delivered(batch.length);
+      this.#net.delivered(batch.length);
       try {
         this.#handler!(batch);
       } finally {
