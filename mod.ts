@@ -102,7 +102,7 @@ export {
   type KernelUdpSnapshot,
   readKernelUdpCounters,
 } from "./transports/kernel_counters.ts";
-export type { AppConn, AppEndpoint, AppListener } from "./transports/app.ts";
+export type { AcceptStats, AppConn, AppEndpoint, AppListener } from "./transports/app.ts";
 export { TcpEndpoint, tcpStage } from "./transports/tcp.ts";
 export { UnixEndpoint, unixStage } from "./transports/unix.ts";
 export * from "./transports/faketcp.ts";

@@ -6,6 +6,7 @@
  * creation fails (`re-connecting: …`). With `-autoexpire N` a session takes no new streams after
  * N seconds; a scavenger closes expired sessions `-scavengettl` seconds later. `-r host:min-max`
  * dials a random port of the range for each new session.
+
  *
  * @module
  */
@@ -92,7 +93,16 @@ export class ClientApp {
 
   async #accept(): Promise<void> {
     while (!this.#stopped) {
-      const conn = await this.listener.accept();
+      let conn: AppConn | null;
+      try {
+        conn = await this.listener.accept();
+      } catch (e) {
+        // The built-in listeners never throw (see AppListener.accept); whatever another one
+        // throws is not a reason to stop serving while its socket stays open.
+        this.#logger.println("accept:", e instanceof Error ? e.message : String(e));
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       if (conn === null) break;
       const idx = this.#rr++ % this.#config.conn;
       const task = this.#handle(conn, idx);
