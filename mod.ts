@@ -41,11 +41,7 @@ export {
 } from "./transforms/fec/mod.ts";
 export * from "./transforms/kcp/mod.ts";
 export { KcpSession, type KcpSessionOptions } from "./transforms/kcp/session.ts";
-export {
-  type ConvLocator,
-  KcpListener,
-  type KcpListenerOptions,
-} from "./transforms/kcp/listener.ts";
+export { KcpListener, type KcpListenerOptions } from "./transforms/kcp/listener.ts";
 export { clientSession, randomConv } from "./transforms/kcp/dial.ts";
 export { kcpStage, type KcpStageInstance, kcpStageOptions } from "./transforms/kcp/stage.ts";
 export {
@@ -102,7 +98,7 @@ export {
   type KernelUdpSnapshot,
   readKernelUdpCounters,
 } from "./transports/kernel_counters.ts";
-export type { AppConn, AppEndpoint, AppListener } from "./transports/app.ts";
+export type { AcceptStats, AppConn, AppEndpoint, AppListener } from "./transports/app.ts";
 export { TcpEndpoint, tcpStage } from "./transports/tcp.ts";
 export { UnixEndpoint, unixStage } from "./transports/unix.ts";
 export * from "./transports/faketcp.ts";

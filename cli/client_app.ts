@@ -7,9 +7,15 @@
  * N seconds; a scavenger closes expired sessions `-scavengettl` seconds later. `-r host:min-max`
  * dials a random port of the range for each new session.
  *
+ * When the transport reports that nobody answers at the server's address (ICMP port unreachable
+ * on loopback or a LAN: see `DatagramSocket.onEvent`), the client logs `no server answers at
+ * ADDR` at once, then at most once per {@link NO_SERVER_REPORT_MS} per address, and keeps
+ * sending: the server may come up.
+ *
  * @module
  */
 
+import { LineLimiter } from "../pipeline/log_limit.ts";
 import type { Snmp } from "../pipeline/snmp.ts";
 import type { DatagramSocket } from "../pipeline/transport.ts";
 import { clientSession } from "../transforms/kcp/dial.ts";
@@ -23,6 +29,9 @@ import { sessionCloseLine } from "./diagnose.ts";
 import type { Logger } from "./logging.ts";
 import { relay } from "./relay.ts";
 import type { Tunnel } from "./tunnel.ts";
+
+/** How often `no server answers at ADDR` may be repeated while it stays true (ms). */
+export const NO_SERVER_REPORT_MS = 10000;
 
 /** One KCP session with its smux session. */
 interface MuxSession {
@@ -62,6 +71,8 @@ export class ClientApp {
   readonly #scavenger: ReturnType<typeof setInterval> | undefined;
   /** With -QPP: the pads, built once here rather than on the first connection. */
   readonly #qpp: QppPads | null;
+  /** `no server answers at …`: once per address per {@link NO_SERVER_REPORT_MS}. */
+  readonly #noServer: LineLimiter;
   #rr = 0;
   #stopped = false;
   readonly #acceptLoop: Promise<void>;
@@ -76,6 +87,12 @@ export class ClientApp {
     this.#slots = new Array(config.conn).fill(null);
     this.#dialing = new Array(config.conn).fill(null);
     this.#qpp = config.qpp ? qppPads(config.key, config.qppcount) : null;
+    this.#noServer = new LineLimiter(this.#logger.log, {
+      max: 1,
+      windowMs: NO_SERVER_REPORT_MS,
+      summary: false,
+      clock: this.#clock,
+    });
     if (config.autoexpire > 0) {
       this.#scavenger = setInterval(() => this.#scavenge(), 1000);
     }
@@ -92,7 +109,16 @@ export class ClientApp {
 
   async #accept(): Promise<void> {
     while (!this.#stopped) {
-      const conn = await this.listener.accept();
+      let conn: AppConn | null;
+      try {
+        conn = await this.listener.accept();
+      } catch (e) {
+        // The built-in listeners never throw (see AppListener.accept); whatever another one
+        // throws is not a reason to stop serving while its socket stays open.
+        this.#logger.println("accept:", e instanceof Error ? e.message : String(e));
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       if (conn === null) break;
       const idx = this.#rr++ % this.#config.conn;
       const task = this.#handle(conn, idx);
@@ -175,6 +201,11 @@ export class ClientApp {
     });
     const mux = t.smux.attach(t.wrap(kcp));
     const remote = joinHostPort(host, port);
+    socket.onEvent?.((e) => {
+      if (e.kind !== "unreachable" || this.#stopped) return;
+      const what = `no server answers at ${remote}`;
+      this.#noServer.line(what, `${what} (${e.reason}); still trying`);
+    });
     const s: MuxSession = {
       kcp,
       mux,
@@ -222,6 +253,7 @@ export class ClientApp {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#scavenger !== undefined) clearInterval(this.#scavenger);
+    this.#noServer.close();
     this.listener.close();
     const all = [...this.#slots, ...this.#expired];
     for (const s of all) {

@@ -3,9 +3,15 @@
  * address), runs an smux server on each, and for every stream dials `-t` (host:port or a unix
  * socket path) and relays. A target that refuses closes only that stream.
  *
+ * The lines logged per session or per stream (`remote address:`, `smux version:`, a session's
+ * close, a failed target dial) are rate-limited per kind: at most {@link SERVER_LINES_PER_SECOND}
+ * a second, then one `(… N similar "remote address:" lines suppressed)` line, so that a flood of
+ * sessions cannot flood the log.
+ *
  * @module
  */
 
+import { LineLimiter } from "../pipeline/log_limit.ts";
 import type { Snmp } from "../pipeline/snmp.ts";
 import { KcpListener, type KcpListenerOptions } from "../transforms/kcp/listener.ts";
 import { udpTransport } from "../transports/udp.ts";
@@ -15,7 +21,7 @@ import { qppDuplex, type QppPads, qppPads } from "../transforms/qpp/mod.ts";
 import { joinHostPort } from "./address.ts";
 import type { ServerConfig } from "./config.ts";
 import { sessionCloseLine } from "./diagnose.ts";
-import type { Logger } from "./logging.ts";
+import { goSprintln, type Logger } from "./logging.ts";
 import { relay } from "./relay.ts";
 import type { Tunnel } from "./tunnel.ts";
 
@@ -38,6 +44,9 @@ export function dialErrorText(kind: "inet" | "unix", target: string, e: unknown)
   return `dial ${network} ${target}: ${why}`;
 }
 
+/** Lines of one kind (see the module docs) the server logs per second before it summarises. */
+export const SERVER_LINES_PER_SECOND = 20;
+
 /** Options of {@link startServer}. */
 export interface ServerAppOptions {
   /** The built tunnel (stages). */
@@ -55,6 +64,7 @@ export class ServerApp {
   readonly #config: ServerConfig;
   readonly #tunnel: Tunnel;
   readonly #logger: Logger;
+  readonly #lines: LineLimiter;
   readonly #tasks = new Set<Promise<void>>();
   /** With -QPP: the pads, built once here rather than on the first stream. */
   readonly #qpp: QppPads | null;
@@ -66,6 +76,7 @@ export class ServerApp {
     this.listeners = listeners;
     this.#tunnel = opts.tunnel;
     this.#logger = opts.logger;
+    this.#lines = new LineLimiter(opts.logger.log, { max: SERVER_LINES_PER_SECOND });
     this.#qpp = config.qpp ? qppPads(config.key, config.qppcount) : null;
     for (const l of listeners) this.#track(this.#acceptSessions(l));
   }
@@ -91,9 +102,9 @@ export class ServerApp {
   async #serve(session: KcpSession, listener: KcpListener): Promise<void> {
     const t = this.#tunnel;
     const remote = session.remote?.key ?? "?";
-    this.#logger.println("remote address:", remote);
+    this.#line("remote address:", remote);
     const mux = t.smux.attach(t.wrap(session));
-    this.#logger.println(
+    this.#line(
       "smux version:",
       this.#config.smuxver,
       "on connection:",
@@ -116,7 +127,7 @@ export class ServerApp {
     }
     const info = await mux.closed;
     if (info.error && !this.#stopped) {
-      this.#logger.println(sessionCloseLine("server", remote, info.reason));
+      this.#lines.line("session", sessionCloseLine("server", remote, info.reason));
     }
     session.close();
     await Promise.allSettled([...streams]);
@@ -131,7 +142,7 @@ export class ServerApp {
         ? await this.#tunnel.app.dial(target.path, 0)
         : await this.#tunnel.app.dial(target.host, target.minPort);
     } catch (e) {
-      this.#logger.println(dialErrorText(target.kind, targetText, e));
+      this.#lines.line("dial", dialErrorText(target.kind, targetText, e));
       stream.close();
       return;
     }
@@ -142,12 +153,18 @@ export class ServerApp {
     this.#logger.stream("stream closed", "in:", inText, "out:", targetText);
   }
 
+  /** Logs Go's `log.Println` line whose first operand names its kind, rate-limited. */
+  #line(kind: string, ...rest: unknown[]): void {
+    this.#lines.line(kind, goSprintln(kind, ...rest));
+  }
+
   /** Closes every listener and session, and waits for the relays to end. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     await Promise.all(this.listeners.map((l) => l.close()));
     await Promise.allSettled([...this.#tasks]);
+    this.#lines.close();
   }
 }
 

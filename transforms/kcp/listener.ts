@@ -3,11 +3,14 @@
  * first datagram from that address, as kcp-go's listener does.
  *
  * Per received batch: the shared packet stages (crypt's check and open) run once over the whole
- * batch, then each datagram is routed by its source address. The conversation id is read from
- * the first KCP segment (inside an FEC data shard when FEC framing is present; parity shards carry
- * none). A known address with another conv is dropped, unless that segment has sn 0: then the old
- * session is closed and replaced (a restarted client on the same port). An unknown address with a
- * readable conv creates a session unless `backlog` sessions wait to be accepted.
+ * batch, then each datagram is routed by its source address. {@link peekDatagram} checks that it
+ * is well-formed KCP and reads the conversation id of its first segment (inside an FEC data shard
+ * when FEC framing is present; parity shards carry none). A datagram that is not KCP is dropped
+ * and counted (`KCPInErrors`), whoever sent it. A known address with another conv is dropped,
+ * unless that segment has sn 0: then the old session is closed and replaced (a restarted client
+ * on the same port). An unknown address creates a session only with well-formed KCP, and only
+ * while fewer than `backlog` sessions wait to be accepted: junk from many source addresses opens
+ * nothing. (kcp-go opens a session for any datagram with a readable conv.)
  *
  * @module
  */
@@ -17,19 +20,19 @@ import type { Packet } from "../../pipeline/packet.ts";
 import type { Snmp } from "../../pipeline/snmp.ts";
 import type { PacketStage } from "../../pipeline/stage.ts";
 import type { DatagramSocket } from "../../pipeline/transport.ts";
+import { type ConvLocator, Peek, peekDatagram, type PeekedSegment } from "./peek.ts";
 import type { KcpSession } from "./session.ts";
 
-/** How the conversation id is found in a datagram after the shared stages. */
-export type ConvLocator = "kcp" | "fec" | "none";
+export type { ConvLocator };
 
 /** What the listener needs to make sessions. */
 export interface KcpListenerOptions {
   /** Packet stages every session shares (run before routing), KCP side first. */
   shared: PacketStage;
   /**
-   * Where the conv is once the shared stages ran: `"kcp"` when the datagram is bare KCP,
-   * `"fec"` when per-session FEC framing comes next, `"none"` when a per-session stage hides it
-   * (then sessions are keyed by address only and never replaced).
+   * Where the KCP bytes are once the shared stages ran: `"kcp"` when the datagram is bare KCP,
+   * `"fec"` when per-session FEC framing comes next, `"none"` when a per-session stage hides
+   * them (then nothing can be checked or read, and no session is opened).
    */
   locator: ConvLocator;
   /** Makes a session for a new conversation (its per-session packet stages, KCP settings). */
@@ -41,11 +44,6 @@ export interface KcpListenerOptions {
   /** Clock in ms (default `performance.now`). */
   clock?: () => number;
 }
-
-const FEC_DATA = 0xf1;
-const FEC_PARITY = 0xf2;
-/** FEC header (8) + size field: where KCP starts inside a data shard. */
-const FEC_KCP_OFFSET = 8;
 
 /** Accepts KCP sessions arriving on one datagram socket. */
 export class KcpListener {
@@ -59,8 +57,8 @@ export class KcpListener {
   readonly #route = new PacketBatch();
   readonly #clock: () => number;
   #closed = false;
-  /** Result of {@link KcpListener.#peek}: conv, or -1 when the datagram carries none. */
-  #peekSn = 0;
+  /** The first segment of the datagram being routed (reused: no allocation per datagram). */
+  readonly #seg: PeekedSegment = { conv: 0, sn: 0 };
 
   /** Starts receiving on `socket`. */
   constructor(socket: DatagramSocket, options: KcpListenerOptions) {
@@ -143,17 +141,22 @@ export class KcpListener {
     }
     const peer = p.peer;
     if (peer === null) return null;
-    const conv = this.#peek(p);
+    const seg = this.#seg;
+    const kind = peekDatagram(p.buffer, p.start, p.end, opts.locator, seg);
+    if (kind === Peek.Invalid) {
+      opts.snmp.KCPInErrors++;
+      return null;
+    }
     let s = this.#sessions.get(peer.key) ?? null;
     if (s !== null) {
-      if (conv < 0 || conv === s.conv) return s;
-      if (this.#peekSn !== 0) return null;
+      if (kind !== Peek.Kcp || seg.conv === s.conv) return s;
+      if (seg.sn !== 0) return null;
       s.close(); // a restarted client: new conversation from the same address, sn 0
       s = null;
     }
-    if (conv < 0 || this.#closed) return null;
+    if (kind !== Peek.Kcp || this.#closed) return null;
     if (this.#pending.length >= (opts.backlog ?? 128)) return null;
-    s = opts.createSession(this.socket, peer, conv);
+    s = opts.createSession(this.socket, peer, seg.conv);
     const key = peer.key;
     this.#sessions.set(key, s);
     opts.snmp.PassiveOpens++;
@@ -169,23 +172,5 @@ export class KcpListener {
     if (w) w(s);
     else this.#pending.push(s);
     return s;
-  }
-
-  /** The conv of the first KCP segment (and its sn in #peekSn), or -1 when there is none. */
-  #peek(p: Packet): number {
-    const b = p.buffer, at = p.start, len = p.end - p.start;
-    let k = at;
-    const locator = this.#opts.locator;
-    if (locator === "none") return -1;
-    if (locator === "fec") {
-      const flag = b[at + 4] | (b[at + 5] << 8);
-      if (flag === FEC_PARITY) return -1;
-      if (flag === FEC_DATA) {
-        if (len < FEC_KCP_OFFSET + 24) return -1;
-        k = at + FEC_KCP_OFFSET;
-      }
-    }
-    this.#peekSn = (b[k + 12] | (b[k + 13] << 8) | (b[k + 14] << 16) | (b[k + 15] << 24)) >>> 0;
-    return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
   }
 }

@@ -28,6 +28,14 @@ export {
 } from "./wire.ts";
 export { defaultSegmentPool, KcpSegment, SegmentPool } from "./segment.ts";
 export {
+  type ConvLocator,
+  kcpDatagramConv,
+  Peek,
+  peekDatagram,
+  type PeekedSegment,
+  type PeekKind,
+} from "./peek.ts";
+export {
   DEAD_LINK,
   INTERVAL_DEFAULT,
   Kcp,
