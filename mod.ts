@@ -27,8 +27,8 @@ export {
 export { Tunnel, type TunnelOptions } from "./runtime/tunnel.ts";
 export { TunnelSession } from "./runtime/session.ts";
 export { TunnelStream } from "./runtime/stream.ts";
-export { type ListenSessionsOptions, listenSessions, TunnelListener } from "./runtime/listen.ts";
-export { type DialSessionOptions, dialSession, randomConv } from "./runtime/dial.ts";
+export { listenSessions, type ListenSessionsOptions, TunnelListener } from "./runtime/listen.ts";
+export { dialSession, type DialSessionOptions, randomConv } from "./runtime/dial.ts";
 export { KcptunClient, type KcptunClientOptions, type RemoteAddress } from "./runtime/client.ts";
 export { KcptunServer, type KcptunServerOptions, type TargetAddress } from "./runtime/server.ts";
 export { relay } from "./runtime/relay.ts";
@@ -49,8 +49,8 @@ export {
 export { BUILTIN_STAGES, builtinRegistry } from "./runtime/registry.ts";
 
 export {
-  buildPipeline,
   type BuildOptions,
+  buildPipeline,
   Pipeline,
   type PipelineEntry,
   type PipelineSpec,
