@@ -236,7 +236,7 @@ export async function measureCeiling(
  * The end's SNMP counters: SIGUSR1 makes kcptun (Go's and ours) log one line
  * `KCP SNMP:&{BytesSent:1 BytesReceived:2 ...}`. Null when it does not answer within 3 s.
  */
-async function snmpDump(child: Child): Promise<Record<string, number> | null> {
+export async function snmpDump(child: Child): Promise<Record<string, number> | null> {
   const count = (child.output().match(/KCP SNMP:&\{/g) ?? []).length;
   try {
     Deno.kill(child.pid, "SIGUSR1");

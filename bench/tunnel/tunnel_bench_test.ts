@@ -31,6 +31,29 @@ Deno.test("LossPattern: the drop rate is the one asked for", () => {
   }
 });
 
+Deno.test("LossPattern: bursty drops keep the rate and come in runs of the mean length", () => {
+  for (const [rate, burst] of [[0.1, 4], [0.02, 8]]) {
+    const p = new LossPattern(3, 0, rate, burst);
+    let dropped = 0, runs = 0, prev = false;
+    const n = 400000;
+    for (let i = 0; i < n; i++) {
+      const d = p.drop();
+      if (d) dropped++;
+      if (d && !prev) runs++;
+      prev = d;
+    }
+    // Runs are geometric: the rate's spread is about burst times a Bernoulli one's; 15% is wide.
+    assert(Math.abs(dropped / n - rate) < rate * 0.15, `rate ${rate}: ${dropped / n}`);
+    const mean = dropped / runs;
+    assert(Math.abs(mean - burst) < burst * 0.15, `burst ${burst}: mean run ${mean}`);
+  }
+  // burst 1 is the independent pattern, datagram for datagram.
+  assertEquals(
+    drops(new LossPattern(9, 1, 0.05, 1), 3000),
+    drops(new LossPattern(9, 1, 0.05), 3000),
+  );
+});
+
 /** A datagram, or a failure after 5 s (so a wrong drop fails the test instead of hanging it). */
 async function recv(sock: Deno.DatagramConn): Promise<[Uint8Array, Deno.Addr]> {
   let timer: ReturnType<typeof setTimeout> | undefined;
