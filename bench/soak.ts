@@ -50,6 +50,7 @@ async function runCheck(check: Check, o: SuiteOptions, emit: (l: Line) => void):
   const deno = (tag: string) => ({
     denoFlags: o.denoFlags,
     cpuProfDir: o.cpuProfDir,
+    logDir: o.logDir,
     tag,
   });
   const pairs = o.pairs;
@@ -171,7 +172,7 @@ if (import.meta.main) {
     console.error("soak: Debian's kcptun is not installed (apt-get install -y kcptun): ours only");
     o.pairs = o.pairs.filter((p) => p !== "go");
   }
-  if (o.cpuProfDir) Deno.mkdirSync(o.cpuProfDir, { recursive: true });
+  for (const dir of [o.cpuProfDir, o.logDir]) if (dir) Deno.mkdirSync(dir, { recursive: true });
   Deno.addSignalListener("SIGINT", async () => {
     for (const c of [...liveChildren]) await c.stop(500);
     Deno.exit(130);

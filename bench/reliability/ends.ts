@@ -30,8 +30,10 @@ export interface DenoOptions {
   denoFlags?: string[];
   /** Write a V8 CPU profile of each of our ends into this directory. */
   cpuProfDir?: string | null;
-  /** Names the profile files: `<tag>-client.cpuprofile`. */
+  /** Names the profile and log files: `<tag>-client.cpuprofile`, `<tag>-client.log`. */
   tag?: string;
+  /** Write each end's output (both pairs) here when the tunnel stops. */
+  logDir?: string | null;
 }
 
 /** What {@link startTunnel} is told. */
@@ -248,6 +250,12 @@ export async function startTunnel(pair: Pair, o: TunnelOptions = {}): Promise<Tu
       async stop() {
         // Client first, as a user would stop it.
         for (const c of [ends.client, relay, ends.server, ...started]) if (c) await c.stop();
+        if (o.logDir) {
+          for (const role of ["client", "server"] as const) {
+            const name = `${o.logDir}/${o.tag ?? pair}-${role}.log`;
+            await Deno.writeTextFile(name, ends[role].output());
+          }
+        }
       },
     };
   } catch (e) {

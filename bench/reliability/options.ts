@@ -25,6 +25,8 @@ export interface SuiteOptions {
   denoFlags: string[];
   /** Write CPU profiles of our ends here. */
   cpuProfDir: string | null;
+  /** Write every end's output here. */
+  logDir: string | null;
   /** flood: seconds per kind of datagram. */
   floodSeconds: number;
   /** flood: datagrams per second. */
@@ -72,6 +74,7 @@ Go kcptun (/usr/bin/kcptun-client, kcptun-server), same flags; one result line p
   --table            also print the CLI table as Markdown
   --deno-flags STR   extra deno run flags for our ends, e.g. '--v8-flags=--trace-gc'
   --cpu-prof DIR     a V8 CPU profile of each of our ends per run, into DIR
+  --logs DIR         each end's output (ours and Go's) per run, into DIR
   --conns N          conns: connections (default 10000; --quick 2000)
   --parallel N       conns: at a time (default 100)
   --settle S         conns: seconds before the last reading (default 30; --quick 5)
@@ -93,6 +96,7 @@ export function parseSuiteOptions(args: string[]): SuiteOptions | "help" {
     table: false,
     denoFlags: [],
     cpuProfDir: null,
+    logDir: null,
     floodSeconds: quick ? 1 : long ? 5 : 2,
     floodRate: quick ? 10000 : 20000,
     conns: quick ? 2000 : 10000,
@@ -154,6 +158,9 @@ export function parseSuiteOptions(args: string[]): SuiteOptions | "help" {
         break;
       case "--cpu-prof":
         o.cpuProfDir = v();
+        break;
+      case "--logs":
+        o.logDir = v();
         break;
       case "--conns":
         o.conns = num(a, v(), 1);

@@ -54,8 +54,14 @@ export interface ShortConnResult {
   client: { before: ProcReading; after: ProcReading; settled: ProcReading };
   /** See {@link ShortConnResult.client}. */
   server: { before: ProcReading; after: ProcReading; settled: ProcReading };
-  /** CPU seconds of each end during the load. */
-  cpu: { client: number; server: number };
+  /** CPU seconds of each end, and of the load generator (this process), during the load. */
+  cpu: { client: number; server: number; loadgen: number };
+  /**
+   * The load generator's own ceiling: connections per second straight to the target (no
+   * tunnel), same parallelism, `min(total, 2000)` connections. The tunnel's rate must be well
+   * below it to mean anything.
+   */
+  ceilingRate: number;
   /** Seconds between the load's end and the settled reading. */
   settleSeconds: number;
 }
@@ -96,12 +102,14 @@ export async function shortConnections(
   const settleSeconds = o.settleSeconds ?? 30;
   const t = await startTunnel(pair, o);
   try {
+    const targetPort = Number(/^listening (\d+)$/m.exec(t.target.output())![1]);
+    const ceiling = await connectionLoad(targetPort, Math.min(total, 2000), parallel, 64, 10000);
     // The session exists before the load (the first connection makes it): not measured.
     await echoOnce(t.clientPort, 64, 15000);
     await sleep(500);
     const c = t.client.pid, s = t.server.pid;
     const before = { client: readProc(c), server: readProc(s) };
-    const cpu0 = { client: cpuSeconds(c), server: cpuSeconds(s) };
+    const cpu0 = { client: cpuSeconds(c), server: cpuSeconds(s), loadgen: cpuSeconds("self") };
     const load = await connectionLoad(
       t.clientPort,
       total,
@@ -110,7 +118,11 @@ export async function shortConnections(
       o.timeoutMs ?? 10000,
     );
     const after = { client: readProc(c), server: readProc(s) };
-    const cpu = { client: cpuSeconds(c) - cpu0.client, server: cpuSeconds(s) - cpu0.server };
+    const cpu = {
+      client: cpuSeconds(c) - cpu0.client,
+      server: cpuSeconds(s) - cpu0.server,
+      loadgen: cpuSeconds("self") - cpu0.loadgen,
+    };
     await sleep(settleSeconds * 1000);
     const settled = { client: readProc(c), server: readProc(s) };
     return {
@@ -124,6 +136,7 @@ export async function shortConnections(
       client: { before: before.client, after: after.client, settled: settled.client },
       server: { before: before.server, after: after.server, settled: settled.server },
       cpu,
+      ceilingRate: Math.min(total, 2000) / ceiling.seconds,
       settleSeconds,
     };
   } finally {
@@ -142,5 +155,9 @@ export function describeShortConns(r: ShortConnResult): string {
     fmt(r.p99)
   } ms, ${r.failures} failed; client ${readings(r.client)}; server ${
     readings(r.server)
-  } (before/after/${r.settleSeconds}s)`;
+  } (before/after/${r.settleSeconds}s); CPU ms/conn client ${
+    fmt((r.cpu.client / r.total) * 1000, 2)
+  }, server ${fmt((r.cpu.server / r.total) * 1000, 2)}, load gen ${
+    fmt((r.cpu.loadgen / r.total) * 1000, 2)
+  } (ceiling ${fmt(r.ceilingRate, 0)}/s)`;
 }

@@ -1,7 +1,7 @@
 /** Tests of the tunnel benchmark's own parts: loss pattern, relay, statistics, options, profiles. */
 
 import { assert, assertEquals, assertThrows } from "../../tests/support/assert.ts";
-import { summariseProfile } from "./cpuprofile_top.ts";
+import { selfByFile, summariseProfile } from "./cpuprofile_top.ts";
 import { echoLoad, pingPong, randomBlock } from "./load.ts";
 import { LossPattern, startRelay } from "./lossy_relay.ts";
 import { parseBenchOptions } from "./options.ts";
@@ -198,4 +198,12 @@ Deno.test("cpuprofile_top: self and total time per function", () => {
   assertEquals([by.outer.selfMs, by.outer.totalMs], [1, 3]);
   assertEquals(by["(idle)"].selfMs, 1);
   assertEquals(r.totalMs, 4);
+  assertEquals(
+    selfByFile([
+      { name: "a ext:x.js:3", selfMs: 2, totalMs: 2 },
+      { name: "b ext:x.js:9", selfMs: 3, totalMs: 3 },
+      { name: "op_read", selfMs: 4, totalMs: 4 },
+    ]),
+    [{ file: "ext:x.js", selfMs: 5 }, { file: "op_read", selfMs: 4 }],
+  );
 });
