@@ -155,7 +155,7 @@ export async function wrongKeyDatagrams(flags: string[], count = 64): Promise<Ui
   const s = await fixedPortSession(tunnel, freePort(), sinkPort);
   const out: Uint8Array[] = [];
   try {
-    const writer = s.mux.openStream().writable.getWriter();
+    const writer = s.session.openStream().writable.getWriter();
     writer.write(randomBlock(256 * 1024)).catch(() => {});
     writer.releaseLock();
     const deadline = performance.now() + 5000;
