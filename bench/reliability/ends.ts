@@ -79,7 +79,7 @@ export interface Tunnel {
   kill(role: "client" | "server"): Promise<void>;
   /** Starts `role` again with the same command line; resolves once it is ready. */
   restart(role: "client" | "server"): Promise<void>;
-  /** The target's counters (via SIGUSR1), or null when it does not answer. */
+  /** The target's counters (via SIGUSR2), or null when it does not answer. */
   targetCounters(): Promise<TargetCounters | null>;
   /** Stops everything it started. */
   stop(): Promise<void>;
@@ -236,7 +236,7 @@ export async function startTunnel(pair: Pair, o: TunnelOptions = {}): Promise<Tu
         const lines = () => (t.output().match(/^conns .*\n/gm) ?? []).length;
         const before = lines();
         try {
-          Deno.kill(t.pid, "SIGUSR1");
+          Deno.kill(t.pid, "SIGUSR2");
         } catch {
           return null;
         }

@@ -116,7 +116,7 @@ export async function lossySoak(pair: Pair, o: SoakOptions = {}): Promise<SoakRe
     result.client.peak = peakRssMiB(c);
     result.server.peak = peakRssMiB(s);
     if (t.relay) {
-      Deno.kill(t.relay.pid, "SIGUSR1");
+      Deno.kill(t.relay.pid, "SIGUSR2");
       const m = await waitForLine(t.relay, /^reset 1 (\{.*\})$/m, 5000).catch(() => null);
       if (m) result.relay = JSON.parse(m[1]) as RelayStats;
     }

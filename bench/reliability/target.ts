@@ -9,7 +9,7 @@
  *
  *   deno run -A bench/reliability/target.ts [--port N]
  *
- * Prints `listening <port>` once it accepts. On SIGUSR1 it prints one line
+ * Prints `listening <port>` once it accepts. On SIGUSR2 it prints one line
  * `conns open=<n> accepted=<n> flooded=<bytes> stalled=<n>` ({@link TargetCounters}).
  * Runs until killed.
  *
@@ -21,7 +21,7 @@ export const STALL: Uint8Array = new TextEncoder().encode("\0STALL!\n");
 /** A connection whose first read is exactly these bytes gets random bytes until it breaks. */
 export const FLOOD: Uint8Array = new TextEncoder().encode("\0FLOOD!\n");
 
-/** What the target reports on SIGUSR1. */
+/** What the target reports on SIGUSR2. */
 export interface TargetCounters {
   /** Connections open now. */
   open: number;
@@ -33,7 +33,7 @@ export interface TargetCounters {
   stalled: number;
 }
 
-/** Parses the SIGUSR1 line (the last one in `text`), or null when there is none. */
+/** Parses the SIGUSR2 line (the last one in `text`), or null when there is none. */
 export function parseCounters(text: string): TargetCounters | null {
   const all = [...text.matchAll(/^conns open=(\d+) accepted=(\d+) flooded=(\d+) stalled=(\d+)$/gm)];
   const m = all.at(-1);
@@ -86,7 +86,7 @@ if (import.meta.main) {
   const i = Deno.args.indexOf("--port");
   const port = i >= 0 ? Number(Deno.args[i + 1]) : 0;
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
-  Deno.addSignalListener("SIGUSR1", () => {
+  Deno.addSignalListener("SIGUSR2", () => {
     console.log(
       `conns open=${counters.open} accepted=${counters.accepted} flooded=${counters.flooded} ` +
         `stalled=${counters.stalled}`,
