@@ -232,6 +232,10 @@ export const fecStage: PacketStageDefinition<FecStageOptions> = {
     parityShards: { type: "integer", description: "-parityshard (0: encoder off)" },
     skipParityAfterMs: { type: "integer", description: "2026: skip parity of a stalled group" },
     autoTune: { type: "integer", description: "2021 or 2026 auto-tune of the peer's ds/ps" },
+    guardPlainPeer: {
+      type: "boolean",
+      description: "keep a kcp-go 2021 peer with FEC off from misreading parity (default on)",
+    },
   },
   create(options: FecStageOptions, ctx: StageContext): FecStage {
     return new FecStage(options, ctx);
