@@ -1,22 +1,17 @@
 import fc from "fast-check";
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import {
-  CLIENT_DEFAULTS,
   type ClientConfig,
-  ConfigError,
   defaultPipeline,
   effectivePipeline,
-  foldKey,
-  JsonSyntaxError,
-  jsonToPlain,
   MODE_PRESETS,
   parseClientConfig,
-  parseJsonText,
   parseServerConfig,
-  readJsonSettings,
-  SERVER_DEFAULTS,
   type ServerConfig,
 } from "../../cli/config.ts";
+import { readJsonSettings } from "../../cli/config_file.ts";
+import { foldKey, JsonSyntaxError, jsonToPlain, parseJsonText } from "../../cli/json.ts";
+import { CLIENT_DEFAULTS, ConfigError, SERVER_DEFAULTS } from "../../cli/settings.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
