@@ -44,6 +44,7 @@ import {
 } from "./settings.ts";
 import { renderHelp, versionText } from "./usage.ts";
 import type { PipelineSpec } from "../pipeline/pipeline.ts";
+import type { StageRegistry } from "../pipeline/registry.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
 import type { CryptMethod } from "../transforms/crypt/suite_types.ts";
 import { KCP_MODES } from "../transforms/kcp/modes.ts";
@@ -225,6 +226,11 @@ export interface ParseOptions {
   readonly readFile?: (path: string) => string;
   /** Program name for the help's USAGE line. */
   readonly programName?: string;
+  /**
+   * The stages the file's `pipeline` and `pipelineOptions` options are checked against (default:
+   * the built-ins); the registry the pipeline will be built with.
+   */
+  readonly registry?: StageRegistry;
 }
 
 function readError(e: unknown): string {
@@ -335,7 +341,7 @@ function resolve(
       } catch (e) {
         throw new ConfigError(`cannot read config file ${goQuote(r.configFile)}: ${readError(e)}`);
       }
-      const json = readJsonSettings(text, r.configFile, role);
+      const json = readJsonSettings(text, r.configFile, role, { registry: opts.registry });
       for (const [k, v] of json.values) {
         r.raw.set(k, v);
         r.sources.set(k, "json");

@@ -6,8 +6,15 @@
  * @module
  */
 
-import type { PipelineEntry, PipelineSpec } from "../pipeline/pipeline.ts";
+import {
+  checkStageOption,
+  describeOptionProblem,
+  type PipelineEntry,
+  type PipelineSpec,
+} from "../pipeline/pipeline.ts";
+import { isModuleSpecifier, type StageRegistry } from "../pipeline/registry.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
+import { builtinRegistry } from "../runtime/registry.ts";
 import { goQuote } from "./flags.ts";
 import {
   describeJsonNode,
@@ -35,16 +42,42 @@ export interface JsonSettings {
   readonly unknown: readonly string[];
 }
 
-type Where = (n: JsonNode) => string;
+/** Says where something is: the file, the top-level key and the line and column. */
+type Where = (n: { readonly at: number }) => string;
 
-function stageOptionsOf(n: JsonNode, where: Where, what: string): StageOptions {
+/** What the file's stage options are checked against. */
+interface StageCheck {
+  readonly where: Where;
+  readonly registry: StageRegistry;
+}
+
+/**
+ * A stage's options object. For a registered stage every option must be one its definition
+ * declares, of its type (checked here so that the error can say where; a plugin module's
+ * options are checked when it is loaded, and an unknown name fails when the pipeline is built).
+ */
+function stageOptionsOf(n: JsonNode, check: StageCheck, stage: string, what: string): StageOptions {
+  const { where, registry } = check;
   if (n.t !== "object") {
     throw new ConfigError(`${where(n)}: ${what} must be an object, got ${describeJsonNode(n)}`);
+  }
+  const def = isModuleSpecifier(stage) ? undefined : registry.get(stage);
+  for (const m of def === undefined ? [] : n.members) {
+    const p = checkStageOption(def!.options, m.key, jsonToPlain(m.value));
+    if (p === null) continue;
+    throw new ConfigError(
+      p.kind === "unknown"
+        ? `${where(m)}: ${describeOptionProblem(stage, m.key, p)}`
+        : `${where(m.value)}: ${describeOptionProblem(stage, m.key, p)}, got ${
+          describeJsonNode(m.value)
+        }`,
+    );
   }
   return jsonToPlain(n) as StageOptions;
 }
 
-function pipelineFromJson(node: JsonNode, where: Where): PipelineSpec {
+function pipelineFromJson(node: JsonNode, check: StageCheck): PipelineSpec {
+  const { where } = check;
   const bad = (n: JsonNode, why: string): never => {
     throw new ConfigError(`${where(n)}: ${why}`);
   };
@@ -60,7 +93,7 @@ function pipelineFromJson(node: JsonNode, where: Where): PipelineSpec {
       );
     }
     let stage: string | undefined;
-    let options: StageOptions | undefined;
+    let optionsNode: JsonNode | undefined;
     for (const m of n.members) {
       if (m.key === "stage") {
         if (m.value.t !== "string" || m.value.v.trim() === "") {
@@ -71,7 +104,7 @@ function pipelineFromJson(node: JsonNode, where: Where): PipelineSpec {
         }
         stage = m.value.v.trim();
       } else if (m.key === "options") {
-        options = stageOptionsOf(m.value, where, "stage options");
+        optionsNode = m.value;
       } else {
         return bad(
           m.value,
@@ -80,7 +113,8 @@ function pipelineFromJson(node: JsonNode, where: Where): PipelineSpec {
       }
     }
     if (stage === undefined) return bad(n, 'a pipeline entry object needs "stage"');
-    return options === undefined ? { stage } : { stage, options };
+    if (optionsNode === undefined) return { stage };
+    return { stage, options: stageOptionsOf(optionsNode, check, stage, "stage options") };
   };
   if (node.t !== "array") {
     return bad(node, `pipeline must be an array of stages, got ${describeJsonNode(node)}`);
@@ -89,7 +123,11 @@ function pipelineFromJson(node: JsonNode, where: Where): PipelineSpec {
   return { stages: node.items.map(entry) };
 }
 
-function pipelineOptionsFromJson(node: JsonNode, where: Where): Record<string, StageOptions> {
+function pipelineOptionsFromJson(
+  node: JsonNode,
+  check: StageCheck,
+): Record<string, StageOptions> {
+  const { where } = check;
   if (node.t !== "object") {
     throw new ConfigError(
       `${where(node)}: expected an object of per-stage option objects, got ${
@@ -99,17 +137,31 @@ function pipelineOptionsFromJson(node: JsonNode, where: Where): Record<string, S
   }
   const out: Record<string, StageOptions> = {};
   for (const m of node.members) {
-    out[m.key] = stageOptionsOf(m.value, where, `options of stage ${goQuote(m.key)}`);
+    out[m.key] = stageOptionsOf(m.value, check, m.key, `options of stage ${goQuote(m.key)}`);
   }
   return out;
+}
+
+/** Options of {@link readJsonSettings}. */
+export interface ReadJsonOptions {
+  /** The stages whose declared options `pipeline` and `pipelineOptions` are checked against
+   * (default: the built-ins). */
+  readonly registry?: StageRegistry;
 }
 
 /**
  * Reads a kcptun JSON config for `role`: keys matched case-insensitively (a later duplicate
  * wins), `null` values skipped, unknown keys collected. Throws {@link ConfigError} (one line,
- * naming `file`, the key and its line and column) for broken JSON or a value of the wrong type.
+ * naming `file`, the key and its line and column) for broken JSON, a value of the wrong type, or
+ * stage options that the registered stage does not declare (or of another type).
  */
-export function readJsonSettings(text: string, file: string, role: Role): JsonSettings {
+export function readJsonSettings(
+  text: string,
+  file: string,
+  role: Role,
+  options: ReadJsonOptions = {},
+): JsonSettings {
+  const registry = options.registry ?? builtinRegistry();
   let root: JsonNode;
   try {
     root = parseJsonText(text);
@@ -139,7 +191,7 @@ export function readJsonSettings(text: string, file: string, role: Role): JsonSe
     }
     const v = m.value;
     if (v.t === "null") continue;
-    const where = (n: JsonNode) => {
+    const where = (n: { readonly at: number }) => {
       const p = positionOf(text, n.at);
       return `config file ${goQuote(file)}: ${
         goQuote(m.key)
@@ -169,10 +221,10 @@ export function readJsonSettings(text: string, file: string, role: Role): JsonSe
         break;
       }
       case "pipeline":
-        values.set(setting.key, pipelineFromJson(v, where));
+        values.set(setting.key, pipelineFromJson(v, { where, registry }));
         break;
       case "stageOptions":
-        values.set(setting.key, pipelineOptionsFromJson(v, where));
+        values.set(setting.key, pipelineOptionsFromJson(v, { where, registry }));
         break;
     }
   }

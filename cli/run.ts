@@ -293,7 +293,7 @@ export function clientMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<KcptunClient>> {
-  return main(() => parseClientConfig(args, envLookup), startClientEnd, registry);
+  return main(() => parseClientConfig(args, envLookup, { registry }), startClientEnd, registry);
 }
 
 /** `kcptun-server` with `args`: runs until SIGINT/SIGTERM. */
@@ -301,5 +301,5 @@ export function serverMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<KcptunServer>> {
-  return main(() => parseServerConfig(args, envLookup), startServerEnd, registry);
+  return main(() => parseServerConfig(args, envLookup, { registry }), startServerEnd, registry);
 }

@@ -12,6 +12,7 @@ import {
 import { readJsonSettings } from "../../cli/config_file.ts";
 import { foldKey, JsonSyntaxError, jsonToPlain, parseJsonText } from "../../cli/json.ts";
 import { CLIENT_DEFAULTS, ConfigError, SERVER_DEFAULTS } from "../../cli/settings.ts";
+import { builtinRegistry } from "../../runtime/registry.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
@@ -568,12 +569,12 @@ Deno.test("config: -pipeline flag, JSON pipeline and pipelineOptions", () => {
   assertEquals(guide.warnings, []);
   // Options alone apply to the pipeline the flags imply.
   const optsOnly = client(["-nocomp", "-c", "o.json"], {
-    "o.json": '{"pipelineOptions": {"crypt": {"x": [1, null, "y"]}}}',
+    "o.json": '{"pipelineOptions": {"crypt": {"engine": "js"}}}',
   });
   assertEquals(optsOnly.pipeline, null);
   assertEquals(effectivePipeline(optsOnly), {
     stages: ["tcp", "smux", "kcp", "fec", "crypt", "udp"],
-    options: { crypt: { x: [1, null, "y"] } },
+    options: { crypt: { engine: "js" } },
   });
   assertEquals(effectivePipeline(flag), flag.pipeline!);
   // JSON replaces the flag's pipeline; flag stages take the file's options.
@@ -599,6 +600,80 @@ Deno.test("config: -pipeline flag, JSON pipeline and pipelineOptions", () => {
     ['{"pipelineOptions": {"crypt": 1}}', 'options of stage "crypt" must be an object'],
   ];
   for (const [json, msg] of bad) fatal("client", ["-c", "p.json"], 1, msg, { "p.json": json });
+});
+
+Deno.test("config: stage options in the file are checked against what the stage declares", () => {
+  const file = (json: string) => ({ "p.json": json });
+  // One line naming the file, the key, where, the stage and the option.
+  assertEquals(
+    fatal(
+      "client",
+      ["-c", "p.json"],
+      1,
+      "",
+      file('{"pipelineOptions": {"crypt": {"engine": "js", "x": 1}}}'),
+    ),
+    'config file "p.json": "pipelineOptions" at line 1, column 48: stage "crypt" takes no option' +
+      ' "x" (it takes: crypt, key, pass, generation, minPayload, nonces, engine)\n',
+  );
+  assertEquals(
+    fatal(
+      "server",
+      ["-c", "p.json"],
+      1,
+      "",
+      file('{\n  "pipelineOptions": {"kcp": {"mtu": "1400"}}\n}'),
+    ),
+    'config file "p.json": "pipelineOptions" at line 2, column 38: option "mtu" of stage "kcp"' +
+      ' must be an integer, got string "1400"\n',
+  );
+  const bad: [string, string][] = [
+    [
+      '{"pipeline": ["tcp", {"stage": "fec", "options": {"dataShard": 1}}, "udp"]}',
+      '"pipeline" at line 1, column 51: stage "fec" takes no option "dataShard" (it takes: dataShards,',
+    ],
+    [
+      '{"pipeline": [{"stage": "kcp", "options": {"mtu": 1.5}}]}',
+      "must be an integer, got number 1.5",
+    ],
+    [
+      '{"pipelineOptions": {"udp": {"port": 1}}}',
+      'stage "udp" takes no option "port" (it takes none)',
+    ],
+    ['{"pipelineOptions": {"smux": {"keepAliveDisabled": 1}}}', "must be a boolean, got number 1"],
+  ];
+  for (const [json, msg] of bad) fatal("client", ["-c", "p.json"], 1, msg, file(json));
+  // Declared options of the right type pass, whole numbers written 1.0 included (as for "mtu").
+  assertEquals(
+    client(["-c", "p.json"], file('{"pipelineOptions": {"fec": {"dataShards": 4.0}}}'))
+      .pipelineOptions,
+    { fec: { dataShards: 4 } },
+  );
+  // Plugin modules and names the registry does not know are checked when the pipeline is built.
+  assertEquals(
+    client(
+      ["-c", "p.json"],
+      file('{"pipeline": [{"stage": "./p.ts", "options": {"a": 1}}, "udp"]}'),
+    )
+      .pipeline,
+    { stages: [{ stage: "./p.ts", options: { a: 1 } }, "udp"] },
+  );
+  assertEquals(
+    client(["-c", "p.json"], file('{"pipelineOptions": {"nosuch": {"a": 1}}}')).pipelineOptions,
+    { nosuch: { a: 1 } },
+  );
+  // The registry given is the one checked against.
+  const registry = builtinRegistry().register({
+    name: "pad",
+    kind: "packet",
+    options: { max: { type: "integer" } },
+    create: () => ({ overhead: 0, encode() {}, decode() {} }),
+  });
+  const parse = (json: string) =>
+    parseClientConfig(["-c", "p.json"], {}, { registry, readFile: () => json });
+  assertEquals(parse('{"pipelineOptions": {"pad": {"max": 8}}}').kind, "run");
+  const r = parse('{"pipelineOptions": {"pad": {"max": "8"}}}');
+  assert(r.kind === "exit" && r.stderr.includes('option "max" of stage "pad" must be an integer'));
 });
 
 Deno.test("config: the pipeline the flags imply", () => {
