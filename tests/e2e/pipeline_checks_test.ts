@@ -69,6 +69,49 @@ const STAGE_OPTION_CASES: BadCase[] = [
   },
 ];
 
+const MTU_CASES: BadCase[] = [
+  {
+    name: "-mtu too small for the packet stages' headers (client)",
+    script: CLIENT,
+    args: [...LOCAL, "-mtu", "77"],
+    mentions: [
+      "-mtu 77: the pipeline's packet stages take 28 bytes (fec 8, crypt 20), leaving KCP 49" +
+      " (it needs at least 50, so -mtu at least 78)",
+    ],
+    code: 1,
+  },
+  {
+    name: "-mtu too small for aes-128-gcm (server, from the JSON file)",
+    script: SERVER,
+    args: [...LOCAL, "-c", "gcm.json"],
+    files: { "gcm.json": '{ "mtu": 85, "crypt": "aes-128-gcm" }' },
+    mentions: ["-mtu 85 (from gcm.json)", "take 36 bytes (fec 8, crypt 28)", "-mtu at least 86"],
+    code: 1,
+  },
+  {
+    name: "-mtu too small for a plugin's own overhead",
+    script: CLIENT,
+    args: [...LOCAL, "-mtu", "160", "-c", "pad.json"],
+    files: {
+      "pad.js": "export default { name: 'pad', kind: 'packet'," +
+        " create: () => ({ overhead: 100, encode() {}, decode() {} }) };\n",
+      "pad.json": JSON.stringify({
+        pipeline: ["tcp", "smux", "kcp", "fec", "./pad.js", "crypt", "udp"],
+      }),
+    },
+    mentions: ["-mtu 160: ", "take 128 bytes (fec 8, ./pad.js 100, crypt 20), leaving KCP 32"],
+    code: 1,
+  },
+  {
+    name: "kcp's own mtu (JSON pipelineOptions) too small",
+    script: SERVER,
+    args: [...LOCAL, "-c", "kcpmtu.json"],
+    files: { "kcpmtu.json": '{ "pipelineOptions": { "kcp": { "mtu": 60 } } }' },
+    mentions: ['kcp option "mtu" 60: ', "leaving KCP 32"],
+    code: 1,
+  },
+];
+
 async function expectOneLine(cases: BadCase[]): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "kcptun-e2e-checks-" });
   try {
@@ -100,3 +143,6 @@ async function expectOneLine(cases: BadCase[]): Promise<void> {
 
 Deno.test("e2e (subprocess): stage options a stage does not declare: one line naming both", () =>
   expectOneLine(STAGE_OPTION_CASES));
+
+Deno.test("e2e (subprocess): -mtu leaving KCP too little after the packet stages: one line", () =>
+  expectOneLine(MTU_CASES));
