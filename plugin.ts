@@ -66,13 +66,16 @@ export {
 } from "./pipeline/packet.ts";
 export { Snmp, SNMP_STRUCT_FIELDS, type SnmpField } from "./pipeline/snmp.ts";
 export type { Duplex } from "./pipeline/duplex.ts";
-export type { AppConn, AppEndpoint, AppListener } from "./pipeline/app.ts";
+export type { AcceptStats, AppConn, AppEndpoint, AppListener } from "./pipeline/app.ts";
 export type {
   DatagramSocket,
   DatagramTransport,
   ReceiveHandler,
+  TransportEvent,
+  TransportEventHandler,
   TransportOptions,
   TransportStats,
+  UnreachableEvent,
 } from "./pipeline/transport.ts";
 export type { ArqSettings, MuxSettings, RoleInstance } from "./pipeline/roles.ts";
 export {

@@ -65,6 +65,8 @@ import type {
   DatagramSocket,
   DatagramTransport,
   ReceiveHandler,
+  TransportEvent,
+  TransportEventHandler,
   TransportOptions,
   TransportStats,
 } from "./pipeline/transport.ts";
@@ -727,7 +729,9 @@ interface InFlight {
  * ```
  *
  * Every socket lives at the host it was given (`127.0.0.1` for a wildcard); only the port
- * routes. A dialled socket gets a fresh port and accepts datagrams from its peer only.
+ * routes. A dialled socket gets a fresh port and accepts datagrams from its peer only; sending
+ * to a port nobody listens on, it reports an `unreachable` event (connection refused), as a
+ * connected UDP socket does.
  */
 export class MemoryNetwork implements DatagramTransport {
   /** Counters. */
@@ -831,6 +835,8 @@ export class MemoryNetwork implements DatagramTransport {
       if (target === undefined || p.end - p.start > MAX_DATAGRAM) {
         this.stats.undeliverable++;
         from.stats.dropped++;
+        // A connected UDP socket hears of a closed port (ICMP): so does a dialled one here.
+        if (target === undefined && dest !== null && from.remote !== null) from.unreachable(dest);
       } else if (this.#random() < this.loss) {
         this.stats.lost++;
       } else {
@@ -861,6 +867,7 @@ class MemorySocket implements DatagramSocket {
   readonly stats: TransportStats = { rxPackets: 0, txPackets: 0, dropped: 0 };
   readonly #net: Link;
   #handler: ReceiveHandler | null = null;
+  readonly #events = new Set<TransportEventHandler>();
   /** Datagrams on their way here, by due time, then in sending order. */
   #inFlight: InFlight[] = [];
   readonly #batch = new PacketBatch();
@@ -881,6 +888,22 @@ class MemorySocket implements DatagramSocket {
       return;
     }
     this.#net.send(this, batch, to);
+  }
+
+  onEvent(handler: TransportEventHandler): () => void {
+    this.#events.add(handler);
+    return () => void this.#events.delete(handler);
+  }
+
+  /** Tells the event handlers that nobody listens at `peer`. */
+  unreachable(peer: PeerAddress): void {
+    const event: TransportEvent = {
+      kind: "unreachable",
+      peer,
+      reason: "connection refused",
+      errno: 111,
+    };
+    for (const h of this.#events) h(event);
   }
 
   receive(handler: ReceiveHandler): void {

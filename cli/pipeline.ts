@@ -8,9 +8,10 @@
 
 import type { Pipeline, PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageRegistry } from "../pipeline/registry.ts";
-import type { StageOptions } from "../pipeline/stage.ts";
+import { StageError, type StageOptions } from "../pipeline/stage.ts";
 import { resolvePipeline as resolveSpec } from "../runtime/api.ts";
 import { type ClientConfig, effectivePipeline, type ServerConfig } from "./config.ts";
+import { goQuote } from "./flags.ts";
 
 /** The stage options kcptun's flags give, by stage name. */
 export function flagStageOptions(
@@ -41,8 +42,12 @@ export function flagStageOptions(
   };
 }
 
-/** Resolves the config's pipeline (names, plugins, order) with each stage's options from the flags. */
-export function resolvePipeline(
+/**
+ * Resolves the config's pipeline (names, plugins, order) with each stage's options from the flags.
+ * Throws a `StageError` (one line) when the JSON `pipelineOptions` name a stage the pipeline does
+ * not have: they would otherwise be dropped without a word.
+ */
+export async function resolvePipeline(
   config: ClientConfig | ServerConfig,
   opts: { registry?: StageRegistry; base?: string | URL } = {},
 ): Promise<Pipeline> {
@@ -53,5 +58,15 @@ export function resolvePipeline(
     options[name] = { ...(fromFlags[name] ?? {}), ...o };
   }
   const merged: PipelineSpec = { stages: spec.stages, options };
-  return resolveSpec(merged, opts);
+  const pipeline = await resolveSpec(merged, opts);
+  for (const name of Object.keys(config.pipelineOptions)) {
+    if (pipeline.stages.some((s) => s.name === name || s.spec === name)) continue;
+    throw new StageError(
+      `config file ${goQuote(config.configFile)}: "pipelineOptions" names stage ${
+        goQuote(name)
+      }, ` +
+        `which is not in the pipeline (${pipeline.describe()})`,
+    );
+  }
+  return pipeline;
 }

@@ -28,6 +28,7 @@ import { sessionCloseLine } from "./diagnose.ts";
 import { dialErrorText } from "./dial_error.ts";
 import { fileErrorText, type Logger, openLogger, startupLines } from "./logging.ts";
 import { resolvePipeline } from "./pipeline.ts";
+import { checkTransport, measurePacketRoom, packetRoomError } from "./preflight.ts";
 import { checkSnmpLogPath, installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
 import { exitWith } from "./usage.ts";
 
@@ -87,14 +88,24 @@ function ops(
 }
 
 /**
- * Makes the pipeline's transport once before anything else happens, so that one that cannot run
- * here (fake TCP without root or FFI) fails with its one line before any startup output.
+ * The checks made on the built pipeline before anything is logged or bound: the transport can be
+ * made here, and `-mtu` leaves KCP room after the packet stages (one line otherwise).
  */
-async function checkTransport(pipeline: Pipeline, snmp: Snmp, log: (l: string) => void) {
-  const t = pipeline.boundary("transport");
-  if (t === undefined) return;
-  const ctx = { role: "client" as const, pool: defaultPool, snmp, log };
-  checkRoleInstance("transport", t.spec, await t.definition.create(t.options, ctx));
+async function preflight(
+  pipeline: Pipeline,
+  config: ClientConfig | ServerConfig,
+  snmp: Snmp,
+  log: (l: string) => void,
+): Promise<void> {
+  const ctx = { role: config.role, pool: defaultPool, snmp, log };
+  await checkTransport(pipeline, ctx);
+  const room = await measurePacketRoom(pipeline, ctx);
+  // JSON pipelineOptions may give kcp an mtu of its own.
+  const name = room.mtu !== config.mtu
+    ? `kcp option "mtu" ${room.mtu}`
+    : `-mtu ${config.mtu}${config.sources.mtu === "json" ? ` (from ${config.configFile})` : ""}`;
+  const error = packetRoomError(room, name);
+  if (error !== null) throw new StageError(error);
 }
 
 /** Fails like a bad `-log` when `-snmplog` will be written and cannot be. */
@@ -111,7 +122,7 @@ export async function startClientEnd(
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
-  await checkTransport(pipeline, snmp, logger.log);
+  await preflight(pipeline, config, snmp, logger.log);
   // kcptun listens first, then logs its settings (with the bound address), then derives the key.
   const appStage = pipeline.boundary("app")!;
   const app = checkRoleInstance(
@@ -181,7 +192,7 @@ export async function startServerEnd(
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
-  await checkTransport(pipeline, snmp, logger.log);
+  await preflight(pipeline, config, snmp, logger.log);
   for (const line of startupLines(config)) logger.log(line);
   logger.log("initiating key derivation");
   const tunnel = await Tunnel.create(pipeline, { role: "server", snmp, log: logger.log });
@@ -293,7 +304,7 @@ export function clientMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<KcptunClient>> {
-  return main(() => parseClientConfig(args, envLookup), startClientEnd, registry);
+  return main(() => parseClientConfig(args, envLookup, { registry }), startClientEnd, registry);
 }
 
 /** `kcptun-server` with `args`: runs until SIGINT/SIGTERM. */
@@ -301,5 +312,5 @@ export function serverMain(
   args: string[],
   registry?: StageRegistry,
 ): Promise<RunningEnd<KcptunServer>> {
-  return main(() => parseServerConfig(args, envLookup), startServerEnd, registry);
+  return main(() => parseServerConfig(args, envLookup, { registry }), startServerEnd, registry);
 }

@@ -29,10 +29,26 @@ export interface AppListener {
   readonly address: string;
   /** The bound port (0 for unix). */
   readonly port: number;
-  /** Accepted connections; ends when the listener closes. */
+  /**
+   * The next connection, or `null` once the listener is closed (and only then): errors about
+   * one connection (reset before it was taken) or about resources (out of descriptors) never
+   * end accepting.
+   */
   accept(): Promise<AppConn | null>;
+  /** What accepting has met so far (the built-in listeners keep it). */
+  readonly stats?: AcceptStats;
   /** Stops listening. */
   close(): void;
+}
+
+/** Counters of an {@link AppListener}. */
+export interface AcceptStats {
+  /** Connections accepted. */
+  accepted: number;
+  /** Connections gone (reset, aborted) before they could be accepted: skipped. */
+  connectionsGone: number;
+  /** Other accept errors (out of descriptors, ...): each paused accepting briefly. */
+  errors: number;
 }
 
 /** What the `tcp`/`unix` stages give. */

@@ -19,6 +19,7 @@ import { cwdUrl, isModuleSpecifier, loadPlugin, type StageRegistry } from "./reg
 import {
   type BoundaryRole,
   type BoundaryStageDefinition,
+  type OptionSchema,
   type OptionType,
   type PacketStageDefinition,
   type StageContext,
@@ -204,28 +205,53 @@ function typeOf(v: unknown): OptionType | "other" {
   return "other";
 }
 
+/**
+ * What is wrong with giving option `key` the value `value` under `schema`: an option the stage
+ * does not declare (with the ones it does), or one of another type; null when nothing is.
+ */
+export type OptionProblem =
+  | { readonly kind: "unknown"; readonly takes: readonly string[] }
+  | { readonly kind: "type"; readonly expected: OptionType };
+
+/** Checks one option against a stage's declared {@link OptionSchema} (see {@link OptionProblem}). */
+export function checkStageOption(
+  schema: OptionSchema | undefined,
+  key: string,
+  value: unknown,
+): OptionProblem | null {
+  const want = schema?.[key];
+  if (want === undefined) return { kind: "unknown", takes: Object.keys(schema ?? {}) };
+  const got = typeOf(value);
+  if (got === want.type || (want.type === "number" && got === "integer")) return null;
+  return { kind: "type", expected: want.type };
+}
+
+/**
+ * A problem in words, naming the stage (as written in the pipeline) and the option:
+ * `stage "kcp" takes no option "mtus" (it takes: mode, mtu, ...)` or
+ * `option "mtu" of stage "kcp" must be an integer` (callers add what was given).
+ */
+export function describeOptionProblem(stage: string, key: string, p: OptionProblem): string {
+  if (p.kind === "unknown") {
+    return `stage "${stage}" takes no option "${key}" (${
+      p.takes.length > 0 ? `it takes: ${p.takes.join(", ")}` : "it takes none"
+    })`;
+  }
+  return `option "${key}" of stage "${stage}" must be ${
+    p.expected === "integer" ? "an integer" : `a ${p.expected}`
+  }`;
+}
+
 /** Every option given must be one the stage declares, of its type. */
 function checkOptions(def: StageDefinition, spec: string, options: StageOptions): void {
-  const schema = def.options ?? {};
-  const names = Object.keys(schema);
   for (const [key, value] of Object.entries(options)) {
-    const want = schema[key];
-    if (want === undefined) {
-      throw new StageError(
-        `pipeline: stage "${spec}" takes no option "${key}" (${
-          names.length > 0 ? `it takes: ${names.join(", ")}` : "it takes none"
-        })`,
-      );
-    }
-    const got = typeOf(value);
-    const ok = got === want.type || (want.type === "number" && got === "integer");
-    if (!ok) {
-      throw new StageError(
-        `pipeline: option "${key}" of stage "${spec}" must be ${
-          want.type === "integer" ? "an integer" : `a ${want.type}`
-        }, got ${JSON.stringify(value)}`,
-      );
-    }
+    const p = checkStageOption(def.options, key, value);
+    if (p === null) continue;
+    throw new StageError(
+      `pipeline: ${describeOptionProblem(spec, key, p)}${
+        p.kind === "type" ? `, got ${JSON.stringify(value)}` : ""
+      }`,
+    );
   }
 }
 

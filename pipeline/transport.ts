@@ -24,6 +24,28 @@ export interface TransportStats {
  */
 export type ReceiveHandler = (batch: PacketBatch) => void;
 
+/**
+ * A dialled socket's peer did not take a datagram: the kernel reported an ICMP error for it
+ * (port unreachable: nobody listens there; host or network unreachable). Datagrams keep going
+ * out; the peer may come up later.
+ */
+export interface UnreachableEvent {
+  /** Discriminant. */
+  readonly kind: "unreachable";
+  /** The peer that did not answer (a dialled socket's server). */
+  readonly peer: PeerAddress;
+  /** The kernel's words, lower case: `connection refused`, `no route to host`. */
+  readonly reason: string;
+  /** The errno behind it (`ECONNREFUSED` is 111 on Linux). */
+  readonly errno: number;
+}
+
+/** What a socket reports besides datagrams. */
+export type TransportEvent = UnreachableEvent;
+
+/** Receives a socket's {@link TransportEvent}s, on the JS thread, as they happen. */
+export type TransportEventHandler = (event: TransportEvent) => void;
+
 /** One bound datagram endpoint. */
 export interface DatagramSocket {
   /** The bound address. */
@@ -36,6 +58,11 @@ export interface DatagramSocket {
   send(batch: PacketBatch, to?: PeerAddress): void;
   /** Starts delivering received datagrams to `handler` (one handler per socket). */
   receive(handler: ReceiveHandler): void;
+  /**
+   * Subscribes `handler` to the socket's events; returns the function that unsubscribes.
+   * Optional: a transport that cannot see such events leaves it out (callers check).
+   */
+  onEvent?(handler: TransportEventHandler): () => void;
   /** Closes the socket; pending receives end. */
   close(): Promise<void>;
   /** Counters about this socket. */

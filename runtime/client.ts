@@ -8,14 +8,22 @@
  * new streams after that many seconds; a scavenger closes expired sessions `scavengeTtl`
  * seconds later. A remote port range dials a random port of it for each new session.
  *
+ * When the transport reports that nobody answers at the server's address (ICMP port unreachable
+ * on loopback or a LAN), the client logs `no server answers at ADDR` at once, then at most once
+ * per {@link NO_SERVER_REPORT_MS} per address, and keeps sending: the server may come up.
+ *
  * @module
  */
 
 import type { AppConn, AppListener } from "../pipeline/app.ts";
+import { LineLimiter } from "../pipeline/log_limit.ts";
 import { dialSession } from "./dial.ts";
 import { relay } from "./relay.ts";
 import type { TunnelSession } from "./session.ts";
 import type { Tunnel } from "./tunnel.ts";
+
+/** How often `no server answers at ADDR` may be repeated while it stays true (ms). */
+export const NO_SERVER_REPORT_MS = 10000;
 
 /** Where the client dials: a host and a port range (one port when min = max). */
 export interface RemoteAddress {
@@ -89,6 +97,8 @@ export class KcptunClient {
   readonly #expired = new Set<Slot>();
   readonly #relays = new Set<Promise<void>>();
   readonly #scavenger: ReturnType<typeof setInterval> | undefined;
+  /** `no server answers at …`: once per address per {@link NO_SERVER_REPORT_MS}. */
+  readonly #noServer: LineLimiter;
   #rr = 0;
   #stopped = false;
   readonly #acceptLoop: Promise<void>;
@@ -110,6 +120,12 @@ export class KcptunClient {
       ...options,
       streamLog: options.streamLog ?? null,
     };
+    this.#noServer = new LineLimiter(this.#o.log, {
+      max: 1,
+      windowMs: NO_SERVER_REPORT_MS,
+      summary: false,
+      clock: this.#o.clock,
+    });
     this.#slots = new Array(this.#o.conn).fill(null);
     this.#dialing = new Array(this.#o.conn).fill(null);
     if (this.#o.autoExpire > 0) this.#scavenger = setInterval(() => this.#scavenge(), 1000);
@@ -126,7 +142,16 @@ export class KcptunClient {
 
   async #accept(): Promise<void> {
     while (!this.#stopped) {
-      const conn = await this.listener.accept();
+      let conn: AppConn | null;
+      try {
+        conn = await this.listener.accept();
+      } catch (e) {
+        // The built-in listeners never throw (see AppListener.accept); whatever another one
+        // throws is not a reason to stop serving while its socket stays open.
+        this.#o.log(`accept: ${e instanceof Error ? e.message : String(e)}`);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       if (conn === null) break;
       const idx = this.#rr++ % this.#o.conn;
       const task = this.#handle(conn, idx);
@@ -195,12 +220,17 @@ export class KcptunClient {
     const o = this.#o;
     const host = o.remote.host;
     const port = o.pickPort(o.remote);
+    const remote = hostPort(host, port);
     const session = await dialSession(o.tunnel, host, port, {
       sockbuf: o.sockbuf,
       dscp: o.dscp,
       clock: o.clock,
+      onSocketEvent: (e) => {
+        if (e.kind !== "unreachable" || this.#stopped) return;
+        const what = `no server answers at ${remote}`;
+        this.#noServer.line(what, `${what} (${e.reason}); still trying`);
+      },
     });
-    const remote = hostPort(host, port);
     o.log(`smux version: ${o.tunnel.mux.version} on connection: ${session.local} -> ${remote}`);
     session.closed.then((info) => {
       if (info.error && !this.#stopped) o.log(o.describeClose(remote, info.reason));
@@ -230,6 +260,7 @@ export class KcptunClient {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#scavenger !== undefined) clearInterval(this.#scavenger);
+    this.#noServer.close();
     this.listener.close();
     const all = [...this.#slots, ...this.#expired];
     await Promise.all(all.map((s) => s?.session.close()));

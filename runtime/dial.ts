@@ -6,7 +6,11 @@
  */
 
 import type { PacketBatch, PeerAddress } from "../pipeline/packet.ts";
-import type { DatagramSocket, TransportOptions } from "../pipeline/transport.ts";
+import type {
+  DatagramSocket,
+  TransportEventHandler,
+  TransportOptions,
+} from "../pipeline/transport.ts";
 import { ConnectionDriver } from "./driver.ts";
 import { TunnelSession } from "./session.ts";
 import type { Tunnel } from "./tunnel.ts";
@@ -29,6 +33,8 @@ export interface DialSessionOptions extends TransportOptions {
    * when it closes.
    */
   via?: { socket: DatagramSocket; peer: PeerAddress };
+  /** What the socket reports (the server's address unreachable, ...), as it happens. */
+  onSocketEvent?: TransportEventHandler;
 }
 
 function joinHostPort(host: string, port: number): string {
@@ -73,8 +79,10 @@ export async function dialSession(
     }
     d.input(batch);
   });
+  const stopEvents = options.onSocketEvent ? socket.onEvent?.(options.onSocketEvent) : undefined;
   d.closed.then(() => {
     snmp.CurrEstab--;
+    stopEvents?.();
     socket.close().catch(() => {});
   });
   return new TunnelSession(d, joinHostPort(host, port), socket.localAddr.key);

@@ -175,7 +175,7 @@ export class ServerEndpoint<H> {
     }
     const conv = datagramConv(buffer, range.start, range.end, this.#first);
     if (conv < 0) {
-      opts.snmp.InErrs++;
+      opts.snmp.KCPInErrors++;
       return null;
     }
     if (known !== null) {

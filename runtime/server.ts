@@ -3,15 +3,24 @@
  * remote address), and for every stream a session carries dials the target (host:port or a unix
  * socket path) and relays. A target that refuses closes only that stream.
  *
+ * The lines logged per session or per stream (`remote address:`, `smux version:`, a session's
+ * close, a failed target dial) are rate-limited per kind: at most {@link SERVER_LINES_PER_SECOND}
+ * a second, then one `(… N similar "remote address:" lines suppressed)` line, so that a flood of
+ * sessions cannot flood the log.
+ *
  * @module
  */
 
 import type { AppConn } from "../pipeline/app.ts";
+import { LineLimiter } from "../pipeline/log_limit.ts";
 import type { TunnelListener } from "./listen.ts";
 import { relay } from "./relay.ts";
 import type { TunnelSession } from "./session.ts";
 import type { TunnelStream } from "./stream.ts";
 import type { Tunnel } from "./tunnel.ts";
+
+/** Lines of one kind (see the module docs) the server logs per second before it summarises. */
+export const SERVER_LINES_PER_SECOND = 20;
 
 /** Where the server sends each stream: `host:port` (tcp) or a socket path (unix, port 0). */
 export interface TargetAddress {
@@ -49,11 +58,15 @@ export class KcptunServer {
   readonly listener: TunnelListener;
   readonly #o: KcptunServerOptions;
   readonly #tasks = new Set<Promise<void>>();
+  readonly #lines: LineLimiter;
   #stopped = false;
 
   /** Starts accepting sessions. */
   constructor(options: KcptunServerOptions) {
     this.#o = options;
+    this.#lines = new LineLimiter((line) => options.log?.(line), {
+      max: SERVER_LINES_PER_SECOND,
+    });
     this.listener = options.listener;
     this.#track(this.#acceptSessions());
   }
@@ -68,8 +81,9 @@ export class KcptunServer {
     p.finally(() => this.#tasks.delete(p));
   }
 
-  #log(line: string): void {
-    this.#o.log?.(line);
+  /** Logs a line of `kind`, rate-limited per kind. */
+  #log(kind: string, line: string): void {
+    this.#lines.line(kind, line);
   }
 
   async #acceptSessions(): Promise<void> {
@@ -82,8 +96,9 @@ export class KcptunServer {
 
   async #serve(session: TunnelSession): Promise<void> {
     const remote = session.remote;
-    this.#log(`remote address: ${remote}`);
+    this.#log("remote address:", `remote address: ${remote}`);
     this.#log(
+      "smux version:",
       `smux version: ${this.#o.tunnel.mux.version} on connection: ${session.local} -> ${remote}`,
     );
     const streams = new Set<Promise<void>>();
@@ -101,7 +116,7 @@ export class KcptunServer {
     const info = await session.closed;
     if (info.error && !this.#stopped) {
       const describe = this.#o.describeClose ?? ((r, why) => `session ${r}: ${why}`);
-      this.#log(describe(remote, info.reason));
+      this.#log("session", describe(remote, info.reason));
     }
     await Promise.allSettled([...streams]);
   }
@@ -114,7 +129,7 @@ export class KcptunServer {
     } catch (e) {
       const describe = this.#o.describeDialError ??
         ((t, err) => `dial ${t.text}: ${err instanceof Error ? err.message : String(err)}`);
-      this.#log(describe(target, e));
+      this.#log("dial", describe(target, e));
       stream.close();
       return;
     }
@@ -131,5 +146,6 @@ export class KcptunServer {
     this.#stopped = true;
     await this.listener.close();
     await Promise.allSettled([...this.#tasks]);
+    this.#lines.close();
   }
 }

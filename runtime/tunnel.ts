@@ -28,6 +28,7 @@ import {
   type StreamStageDefinition,
 } from "../pipeline/stage.ts";
 import type { DatagramTransport } from "../pipeline/transport.ts";
+import { MTU_MIN } from "../transforms/kcp/arq.ts";
 import { Connection, type KcpSettings } from "./connection.ts";
 import { type KcpLocator, locatorFor } from "./endpoint.ts";
 
@@ -162,7 +163,14 @@ export class Tunnel {
       shared,
     );
     // Made once now, so that a stage that cannot be made fails at startup, not per session.
-    void tunnel.packetOverhead;
+    const overhead = tunnel.packetOverhead;
+    const kcpMtu = Math.min(arq.mtu, 1500) - overhead;
+    if (kcpMtu < MTU_MIN) {
+      throw new StageError(
+        `kcp: mtu ${arq.mtu} leaves KCP ${kcpMtu} bytes after the packet stages' ${overhead} ` +
+          `(it needs at least ${MTU_MIN}, so an mtu of at least ${MTU_MIN + overhead})`,
+      );
+    }
     for (const p of [...session, ...perStream]) makeStreamStage(p, ctx).close?.();
     return tunnel;
   }

@@ -7,6 +7,8 @@
  * warning. Address semantics are the same as {@link UdpTransport}'s, except that hostnames are
  * resolved with `Deno.resolveDns` (plus `localhost`), which does not read `/etc/hosts`, and that
  * dual-stack listening relies on the system default (`bindv6only=0` on Linux and macOS).
+ * Deno's UDP sockets cannot be connected, so the kernel never reports an unreachable server to
+ * them: this transport has no `onEvent` (a client says nothing until its session times out).
  *
  * @module
  */
@@ -72,6 +74,8 @@ export class DenoUdpSocket implements DatagramSocket {
     txErrors: 0,
     txLastErrno: 0,
     rxWakeups: 0,
+    unreachable: 0,
+    rxErrors: 0,
   };
   readonly #conn: Deno.DatagramConn;
   readonly #pool: PacketPool;
@@ -171,9 +175,14 @@ export class DenoUdpSocket implements DatagramSocket {
       try {
         // One spare byte tells an oversize datagram (Deno truncates silently).
         got = await this.#conn.receive(p.buffer.subarray(p.start, p.start + this.#max + 1));
-      } catch {
+      } catch (e) {
         p.release();
-        return; // closed
+        if (this.#closing || e instanceof Deno.errors.BadResource) return; // closed
+        // Anything else is about one datagram or a passing shortage: receiving goes on, after
+        // a pause so that an error that repeats cannot spin.
+        stats.rxErrors++;
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
       }
       stats.rxWakeups++;
       const [data, from] = got;

@@ -118,6 +118,15 @@ export const Errno = {
   ETIMEDOUT: 110,
   EALREADY: 114,
   EINPROGRESS: 115,
+  // Added for accept errors (transports/faketcp/kernel_tcp.ts acceptOne).
+  ENFILE: 23,
+  EMFILE: 24,
+  ENONET: 64,
+  EPROTO: 71,
+  EOPNOTSUPP: 95,
+  ENETDOWN: 100,
+  ENOPROTOOPT: 92,
+  EHOSTDOWN: 112,
 } as const;
 
 /** The C functions bound, with their FFI signatures. */

@@ -31,9 +31,25 @@ export interface SendStats {
 }
 
 /**
+ * errno values a connected UDP socket returns for an earlier datagram's ICMP error, kept by the
+ * kernel until the next call on the socket (which it fails, clearing the error). They say
+ * nothing about the datagram being sent.
+ */
+export const PEER_ERRORS: ReadonlySet<number> = new Set([
+  Errno.ECONNREFUSED,
+  Errno.EHOSTUNREACH,
+  Errno.ENETUNREACH,
+  Errno.EHOSTDOWN,
+  Errno.ENONET,
+]);
+
+/**
  * Sends slots [0, k) of `ring` on `fd` without blocking, then releases every packet. A full
  * socket buffer drops the rest of the batch (it would not take them either); any other error
- * belongs to one datagram, which is dropped, and sending goes on.
+ * belongs to one datagram, which is dropped, and sending goes on, except that the first
+ * {@link PEER_ERRORS} error of a call is taken for a pending ICMP report and that datagram is
+ * tried again. Returns the errno of the last failure of this call, 0 when there was none, so
+ * that the caller can report a peer that does not answer.
  */
 export function sendmmsgAll(
   libc: Libc,
@@ -41,8 +57,10 @@ export function sendmmsgAll(
   ring: SendSlots,
   k: number,
   stats: SendStats,
-): void {
+): number {
   const sym = libc.symbols;
+  let failure = 0;
+  let retried = false;
   let done = 0;
   while (done < k) {
     const r = sym.sendmmsg(fd, ring.slotPtr[done], k - done, C.MSG_DONTWAIT);
@@ -54,6 +72,11 @@ export function sendmmsgAll(
     }
     const e = r < 0 ? libc.errno() : Errno.EAGAIN;
     if (e === Errno.EINTR) continue;
+    failure = e;
+    if (!retried && PEER_ERRORS.has(e)) {
+      retried = true;
+      continue;
+    }
     stats.txLastErrno = e;
     const lost = e === Errno.EAGAIN || e === Errno.ENOBUFS ? k - done : 1;
     stats.dropped += lost;
@@ -64,4 +87,5 @@ export function sendmmsgAll(
     ring.packets[j]!.release();
     ring.packets[j] = null;
   }
+  return failure;
 }

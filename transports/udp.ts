@@ -35,12 +35,13 @@ import type {
   DatagramSocket,
   DatagramTransport,
   ReceiveHandler,
+  TransportEventHandler,
   TransportOptions,
   TransportStats,
 } from "../pipeline/transport.ts";
 import type { BoundaryStageDefinition, StageContext, StageOptions } from "../pipeline/stage.ts";
 import { DenoUdpTransport } from "./deno_udp.ts";
-import { sendmmsgAll } from "./mmsg.ts";
+import { PEER_ERRORS, sendmmsgAll } from "./mmsg.ts";
 import { type Poller, sharedPoller } from "./poller.ts";
 import {
   addressOf,
@@ -95,10 +96,29 @@ export interface UdpStats extends TransportStats {
   txLastErrno: number;
   /** Completed receive calls (datagrams per wakeup = rxPackets / rxWakeups, roughly). */
   rxWakeups: number;
+  /** ICMP errors about the server a dialled socket reported (each an `unreachable` event). */
+  unreachable: number;
+  /** Receive calls that failed with a transient error and were tried again. */
+  rxErrors: number;
 }
 
 /** Batches one readiness callback may read before yielding to other sockets. */
 const DRAIN_ROUNDS = 4;
+
+/**
+ * `recvmmsg` errors that leave the socket usable: the {@link PEER_ERRORS} a connected socket
+ * reports once per ICMP error, and passing shortages. Reading again goes on with the next
+ * datagram; anything else (a bad descriptor…) stops receiving.
+ */
+const RECV_TRANSIENT: ReadonlySet<number> = new Set([
+  ...PEER_ERRORS,
+  Errno.ENOMEM,
+  Errno.ENOBUFS,
+  Errno.EPROTO,
+  Errno.ECONNRESET,
+  Errno.ETIMEDOUT,
+  Errno.EMSGSIZE,
+]);
 
 const MMSGHDR = 64; // sizeof(struct mmsghdr) on LP64: msghdr 56 + msg_len 4 + padding
 const IOVEC = 16;
@@ -184,6 +204,8 @@ export class UdpSocket implements DatagramSocket {
     txErrors: 0,
     txLastErrno: 0,
     rxWakeups: 0,
+    unreachable: 0,
+    rxErrors: 0,
   };
   /** The interned addresses of this socket's peers. */
   readonly peers: PeerTable;
@@ -199,6 +221,7 @@ export class UdpSocket implements DatagramSocket {
   readonly #batch = new PacketBatch();
   readonly #foreign = new WeakMap<PeerAddress, UdpPeer>();
   #handler: ReceiveHandler | null = null;
+  readonly #events = new Set<TransportEventHandler>();
   #closing = false;
   #closed: Promise<void> | null = null;
   #error: string | null = null;
@@ -299,7 +322,38 @@ export class UdpSocket implements DatagramSocket {
 
   /** Sends slots [0, k) of the send ring, releasing every packet afterwards. */
   #flush(k: number): void {
-    sendmmsgAll(this.#libc, this.fd, this.#send, k, this.stats);
+    const e = sendmmsgAll(this.#libc, this.fd, this.#send, k, this.stats);
+    if (e !== 0 && PEER_ERRORS.has(e)) this.#unreachable(e);
+  }
+
+  /**
+   * Subscribes to this socket's events: a dialled socket (connected to its server) reports an
+   * `unreachable` event for every ICMP error the kernel passes on about the server.
+   */
+  onEvent(handler: TransportEventHandler): () => void {
+    this.#events.add(handler);
+    return () => this.#events.delete(handler);
+  }
+
+  #unreachable(errno: number): void {
+    const remote = this.remoteAddr;
+    if (remote === null) return;
+    this.stats.unreachable++;
+    if (this.#events.size === 0) return;
+    const text = this.#libc.strerror(errno);
+    const event = {
+      kind: "unreachable" as const,
+      peer: remote,
+      reason: text.charAt(0).toLowerCase() + text.slice(1),
+      errno,
+    };
+    for (const h of [...this.#events]) {
+      try {
+        h(event);
+      } catch (e) {
+        this.#log(`udp ${this.localAddr.key}: event handler threw: ${e}`);
+      }
+    }
   }
 
   /** This socket's interned form of `addr`, or `null` if it cannot be sent to from here. */
@@ -337,6 +391,12 @@ export class UdpSocket implements DatagramSocket {
       if (n < 0) {
         const e = this.#libc.errno();
         if (e === Errno.EINTR) continue;
+        if (RECV_TRANSIENT.has(e)) {
+          // Reading it cleared it: the next call returns datagrams again.
+          this.stats.rxErrors++;
+          if (PEER_ERRORS.has(e)) this.#unreachable(e);
+          continue;
+        }
         if (e !== Errno.EAGAIN) {
           this.#error = this.#libc.describe("recvmmsg", e);
           this.#log(`udp ${this.localAddr.key}: receiving stopped: ${this.#error}`);
@@ -408,6 +468,7 @@ export class UdpSocket implements DatagramSocket {
   close(): Promise<void> {
     if (this.#closed !== null) return this.#closed;
     this.#closing = true;
+    this.#events.clear();
     this.#closed = (async () => {
       const token = this.#token;
       this.#token = 0;
@@ -592,7 +653,15 @@ export class UdpTransport implements DatagramTransport {
       const cfg = this.#config;
       const peers = new PeerTable(family, cfg.maxPeers, addressOf);
       const remotePeer = remote === null ? null : peers.intern(remote.ip, remote.port);
-      return new UdpSocket(libc, fd, family, peers, remotePeer, cfg, sharedPoller(libc));
+      // Made before connect(), so that localAddr is the wildcard Go's kcptun prints.
+      const socket = new UdpSocket(libc, fd, family, peers, remotePeer, cfg, sharedPoller(libc));
+      if (remote !== null) {
+        // Connected, the kernel passes on ICMP errors about the server (nobody listening there)
+        // as ECONNREFUSED from the next receive or send, and drops datagrams from anyone else.
+        const rl = writeSockaddr(sa, 0, family, remote.ip, remote.port);
+        if (sym.connect(fd, sa, rl) < 0) throw new Error(libc.describe(what));
+      }
+      return socket;
     } catch (e) {
       sym.close(fd);
       throw e;

@@ -84,6 +84,23 @@ export function summariseProfile(p: CpuProfile): { totalMs: number; functions: F
   return { totalMs, functions };
 }
 
+/**
+ * Self time per source file (`ext:deno_web/06_streams.js`, `transports/mmsg.ts`), busiest first:
+ * where a cost spread over many small functions (Web Streams, say) adds up. Functions without
+ * a file (Deno's ops, `(garbage collector)`) keep their own name.
+ */
+export function selfByFile(functions: FunctionTime[]): Array<{ file: string; selfMs: number }> {
+  const files = new Map<string, number>();
+  for (const f of functions) {
+    const at = f.name.lastIndexOf(" ");
+    const file = at > 0 && /:\d+$/.test(f.name)
+      ? f.name.slice(at + 1).replace(/:\d+$/, "")
+      : f.name;
+    files.set(file, (files.get(file) ?? 0) + f.selfMs);
+  }
+  return [...files].map(([file, selfMs]) => ({ file, selfMs })).sort((a, b) => b.selfMs - a.selfMs);
+}
+
 if (import.meta.main) {
   const [file, nArg] = Deno.args;
   if (!file) {
@@ -100,6 +117,10 @@ if (import.meta.main) {
   console.log("\nby self time (% of non-idle):");
   for (const f of functions.filter((f) => f.name !== "(idle)").slice(0, n)) {
     console.log(`${pct(f.selfMs)} ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}`);
+  }
+  console.log("\nself time by file (% of non-idle):");
+  for (const f of selfByFile(functions.filter((f) => f.name !== "(idle)")).slice(0, n)) {
+    console.log(`${pct(f.selfMs)} ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.file}`);
   }
   console.log("\nby total time (% of non-idle):");
   const byTotal = [...functions].filter((f) => f.name !== "(idle)")

@@ -31,18 +31,29 @@ const IN_FLIGHT_START = 1 << 20;
 /** Per-stream floor of the allowance (many streams share {@link IN_FLIGHT_MAX}). */
 const IN_FLIGHT_STREAM_MIN = 16 << 10;
 
+/** Bytes all streams of a scenario wrote and read back so far (for a caller watching it run). */
+export interface EchoCounters {
+  /** Bytes written. */
+  written: number;
+  /** Bytes read back (and checked). */
+  read: number;
+}
+
 /** What the streams of one scenario share: bytes read back so far and the start time. */
 class Flow {
-  read = 0;
   readonly t0 = performance.now();
-  constructor(readonly streams: number) {}
+  /** Where the byte counts live (the caller's object when it watches them). */
+  constructor(
+    readonly streams: number,
+    readonly bytes: EchoCounters = { written: 0, read: 0 },
+  ) {}
 
   /** One stream's allowance of written-but-unread bytes now. */
   allowance(): number {
     const elapsed = (performance.now() - this.t0) / 1000;
     let total = IN_FLIGHT_START;
     if (elapsed > IN_FLIGHT_SECONDS) {
-      const rate = this.read / elapsed;
+      const rate = this.bytes.read / elapsed;
       total = Math.min(IN_FLIGHT_MAX, Math.max(IN_FLIGHT_MIN, rate * IN_FLIGHT_SECONDS));
     }
     return Math.max(IN_FLIGHT_STREAM_MIN, Math.floor(total / this.streams));
@@ -123,7 +134,9 @@ async function echoStream(
         const off = (start + written) % L;
         const len = Math.min(L - off, WRITE_CHUNK, allowance - (written - read));
         writerState = `in write(${len})`;
-        written += await conn.write(block.subarray(off, off + len));
+        const n = await conn.write(block.subarray(off, off + len));
+        written += n;
+        flow.bytes.written += n;
         writerState = "writing";
       }
     } catch (e) {
@@ -172,7 +185,7 @@ async function echoStream(
         off = 0;
       }
       read += n;
-      flow.read += n;
+      flow.bytes.read += n;
       if (read > written) throw new EchoMismatch(`${label}: more bytes echoed than written`);
       if (gate.wake !== null) {
         const wake = gate.wake;
@@ -200,7 +213,8 @@ async function echoStream(
 /**
  * `streams` parallel echo streams to `port` for `seconds` (plus the drain). Each stream starts at
  * a different offset of `block`; how far writers may run ahead of the echo is bounded as
- * {@link IN_FLIGHT_MAX} describes.
+ * {@link IN_FLIGHT_MAX} describes. `counters`, when given, follows the bytes written and read
+ * back while it runs, and still holds them when it fails.
  */
 export async function echoLoad(
   port: number,
@@ -208,11 +222,12 @@ export async function echoLoad(
   streams: number,
   seconds: number,
   stallMs = 15000,
+  counters?: EchoCounters,
 ): Promise<EchoResult> {
   const conns: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < streams; i++) conns.push(await connect(port, 10000));
-    const flow = new Flow(streams);
+    const flow = new Flow(streams, counters);
     const t0 = flow.t0;
     const deadline = t0 + seconds * 1000;
     const step = Math.floor(block.length / streams);

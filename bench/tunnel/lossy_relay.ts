@@ -6,7 +6,10 @@
  * one run is dropped exactly when the n-th of the other is.
  *
  *   deno run -A bench/tunnel/lossy_relay.ts --server-port N [--port 0] [--loss 0.02]
- *     [--delay-ms 30] [--seed 1]
+ *     [--delay-ms 30] [--seed 1] [--burst 1]
+ *
+ * `--burst L` makes drops come in runs averaging L datagrams at the same overall rate
+ * ({@link LossPattern}).
  *
  * Prints `listening <port>` on stdout when ready. On SIGUSR2 it restarts both loss patterns at
  * datagram index 0 and prints `reset <n> <json>` (n counts the resets; the counters so far, which
@@ -27,18 +30,38 @@ import { type UdpSocket, UdpTransport } from "../../transports/udp.ts";
 /**
  * The drop decisions of one direction: `drop()` answers for datagram 0, 1, 2, ... in turn.
  * mulberry32 seeded from (seed, direction), so the sequence is a pure function of the two.
+ *
+ * With `burst` 1 (the default) every datagram is dropped independently with probability `rate`.
+ * With `burst` L > 1 drops come in runs (a two-state Gilbert model that drops everything in its
+ * bad state): a run continues with probability 1 - 1/L, so runs average L datagrams, and a run
+ * starts with the probability that keeps the long-run drop fraction at `rate`. Real links lose
+ * datagrams in bursts (a full queue, a radio fade), which hurts an ARQ far more than the same
+ * rate spread evenly: whole FEC groups go, and retransmissions meet the same burst.
  */
 export class LossPattern {
   #state: number;
   readonly #threshold: number;
+  /** Bursty mode: the probability (of 2^32) that a run continues, and that one starts. */
+  readonly #stay: number;
+  readonly #start: number;
+  #inBurst = false;
 
-  /** `rate` in [0, 1]; `direction` separates the two directions' sequences. */
-  constructor(seed: number, direction: number, rate: number) {
+  /** `rate` in [0, 1); `direction` separates the two directions' sequences; `burst` >= 1. */
+  constructor(seed: number, direction: number, rate: number, burst = 1) {
     // Mix the seed and direction so that nearby seeds give unrelated sequences.
     let s = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(direction + 1, 0x85ebca6b)) >>> 0;
     s = Math.imul(s ^ (s >>> 16), 0x7feb352d) >>> 0;
     this.#state = s;
-    this.#threshold = Math.round(Math.min(1, Math.max(0, rate)) * 0x100000000);
+    const r = Math.min(1, Math.max(0, rate));
+    this.#threshold = Math.round(r * 0x100000000);
+    if (burst > 1 && r < 1) {
+      // Stationary drop fraction p of the chain: p = p(1 - 1/L) + (1 - p)q, so q = p / (L(1 - p)).
+      this.#stay = Math.round((1 - 1 / burst) * 0x100000000);
+      this.#start = Math.round(Math.min(1, r / (burst * (1 - r))) * 0x100000000);
+    } else {
+      this.#stay = -1;
+      this.#start = -1;
+    }
   }
 
   /** True when the next datagram is to be dropped. */
@@ -46,7 +69,10 @@ export class LossPattern {
     let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) < this.#threshold;
+    const u = (t ^ (t >>> 14)) >>> 0;
+    if (this.#stay < 0) return u < this.#threshold;
+    this.#inBurst = u < (this.#inBurst ? this.#stay : this.#start);
+    return this.#inBurst;
   }
 }
 
@@ -140,6 +166,13 @@ export interface RelayOptions {
   delayMs: number;
   /** PRNG seed of the loss pattern. */
   seed: number;
+  /** Mean length of a run of drops (1: independent drops); see {@link LossPattern}. */
+  burst?: number;
+  /**
+   * Sees every datagram from the client side before the loss decision (bytes valid only during
+   * the call): what a capture on the link would see, e.g. to replay it later.
+   */
+  onClientDatagram?: (bytes: Uint8Array) => void;
 }
 
 /** A running relay. */
@@ -160,7 +193,9 @@ const SOCKBUF = 4 << 20;
 export async function startRelay(o: RelayOptions): Promise<Relay> {
   const transport = new UdpTransport({ batchSize: 64 });
   const listener = await transport.listen("127.0.0.1", o.port, { sockbuf: SOCKBUF });
-  let c2sLoss = new LossPattern(o.seed, 0, o.loss), s2cLoss = new LossPattern(o.seed, 1, o.loss);
+  const burst = o.burst ?? 1;
+  const pattern = (direction: number) => new LossPattern(o.seed, direction, o.loss, burst);
+  let c2sLoss = pattern(0), s2cLoss = pattern(1);
   const stats: RelayStats = {
     c2sIn: 0,
     c2sDropped: 0,
@@ -227,6 +262,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       const p = batch.packets[i];
       const client = p.peer!;
       stats.c2sIn++;
+      o.onClientDatagram?.(p.buffer.subarray(p.start, p.end));
       if (c2sLoss.drop()) {
         stats.c2sDropped++;
         p.release();
@@ -258,8 +294,8 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       return stats;
     },
     resetPattern() {
-      c2sLoss = new LossPattern(o.seed, 0, o.loss);
-      s2cLoss = new LossPattern(o.seed, 1, o.loss);
+      c2sLoss = pattern(0);
+      s2cLoss = pattern(1);
     },
     async close() {
       closed = true;
@@ -284,6 +320,7 @@ if (import.meta.main) {
     loss: argNumber("--loss", 0.02),
     delayMs: argNumber("--delay-ms", 30),
     seed: argNumber("--seed", 1),
+    burst: argNumber("--burst", 1),
   });
   let resets = 0;
   // SIGUSR2, not SIGUSR1: under deno run, SIGUSR1 also opens Deno's inspector.

@@ -34,6 +34,17 @@ export function residentBytes(pid: number | "self"): { peak: number; now: number
   }
 }
 
+/** File descriptors `pid` holds open now (NaN if it is gone). */
+export function openFds(pid: number | "self"): number {
+  try {
+    let n = 0;
+    for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) n++;
+    return n;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Socket inodes held open by `pid` (from its /proc/<pid>/fd links). */
 export function socketInodes(pid: number | "self"): Set<string> {
   const inodes = new Set<string>();

@@ -238,7 +238,7 @@ export async function measureCeiling(
  * without Deno opening its inspector (Go's kcptun would die of it). Null when it does not answer
  * within 3 s.
  */
-async function snmpDump(child: Child, pair: Pair): Promise<Record<string, number> | null> {
+export async function snmpDump(child: Child, pair: Pair): Promise<Record<string, number> | null> {
   const count = (child.output().match(/KCP SNMP:&\{/g) ?? []).length;
   try {
     Deno.kill(child.pid, pair === "ours" ? "SIGUSR2" : "SIGUSR1");

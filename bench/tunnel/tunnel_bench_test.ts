@@ -1,7 +1,7 @@
 /** Tests of the tunnel benchmark's own parts: loss pattern, relay, statistics, options, profiles. */
 
 import { assert, assertEquals, assertThrows } from "../../tests/support/assert.ts";
-import { summariseProfile } from "./cpuprofile_top.ts";
+import { selfByFile, summariseProfile } from "./cpuprofile_top.ts";
 import { echoLoad, pingPong, randomBlock } from "./load.ts";
 import { LossPattern, startRelay } from "./lossy_relay.ts";
 import { parseBenchOptions } from "./options.ts";
@@ -29,6 +29,29 @@ Deno.test("LossPattern: the drop rate is the one asked for", () => {
     const n = drops(new LossPattern(seed, 0, 0.02), 100000).length;
     assert(n > 1730 && n < 2270, `seed ${seed}: ${n} drops`);
   }
+});
+
+Deno.test("LossPattern: bursty drops keep the rate and come in runs of the mean length", () => {
+  for (const [rate, burst] of [[0.1, 4], [0.02, 8]]) {
+    const p = new LossPattern(3, 0, rate, burst);
+    let dropped = 0, runs = 0, prev = false;
+    const n = 400000;
+    for (let i = 0; i < n; i++) {
+      const d = p.drop();
+      if (d) dropped++;
+      if (d && !prev) runs++;
+      prev = d;
+    }
+    // Runs are geometric: the rate's spread is about burst times a Bernoulli one's; 15% is wide.
+    assert(Math.abs(dropped / n - rate) < rate * 0.15, `rate ${rate}: ${dropped / n}`);
+    const mean = dropped / runs;
+    assert(Math.abs(mean - burst) < burst * 0.15, `burst ${burst}: mean run ${mean}`);
+  }
+  // burst 1 is the independent pattern, datagram for datagram.
+  assertEquals(
+    drops(new LossPattern(9, 1, 0.05, 1), 3000),
+    drops(new LossPattern(9, 1, 0.05), 3000),
+  );
 });
 
 /** A datagram, or a failure after 5 s (so a wrong drop fails the test instead of hanging it). */
@@ -175,4 +198,12 @@ Deno.test("cpuprofile_top: self and total time per function", () => {
   assertEquals([by.outer.selfMs, by.outer.totalMs], [1, 3]);
   assertEquals(by["(idle)"].selfMs, 1);
   assertEquals(r.totalMs, 4);
+  assertEquals(
+    selfByFile([
+      { name: "a ext:x.js:3", selfMs: 2, totalMs: 2 },
+      { name: "b ext:x.js:9", selfMs: 3, totalMs: 3 },
+      { name: "op_read", selfMs: 4, totalMs: 4 },
+    ]),
+    [{ file: "ext:x.js", selfMs: 5 }, { file: "op_read", selfMs: 4 }],
+  );
 });

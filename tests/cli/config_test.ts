@@ -1,22 +1,18 @@
 import fc from "fast-check";
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import {
-  CLIENT_DEFAULTS,
   type ClientConfig,
-  ConfigError,
   defaultPipeline,
   effectivePipeline,
-  foldKey,
-  JsonSyntaxError,
-  jsonToPlain,
   MODE_PRESETS,
   parseClientConfig,
-  parseJsonText,
   parseServerConfig,
-  readJsonSettings,
-  SERVER_DEFAULTS,
   type ServerConfig,
 } from "../../cli/config.ts";
+import { readJsonSettings } from "../../cli/config_file.ts";
+import { foldKey, JsonSyntaxError, jsonToPlain, parseJsonText } from "../../cli/json.ts";
+import { CLIENT_DEFAULTS, ConfigError, SERVER_DEFAULTS } from "../../cli/settings.ts";
+import { builtinRegistry } from "../../runtime/registry.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
@@ -438,7 +434,7 @@ Deno.test("config: startup checks are fatal with one line", () => {
     [["-framesize", "0"], "invalid framesize 0: must be between 1 and 65535"],
     [["-framesize", "65536"], "invalid framesize 65536"],
     [["-mtu", "1501"], "invalid mtu 1501: must be at most 1500"],
-    [["-mtu", "77"], "invalid mtu 77: must be at least 78 with -crypt aes and FEC"],
+    [["-mtu", "49"], "invalid mtu 49: must be at least 50, KCP's smallest datagram"],
     [["-sndwnd", "0"], "invalid sndwnd 0: must be between 1 and 65535 packets"],
     [["-rcvwnd", "65536"], "invalid rcvwnd 65536"],
     [["-ds", "-1"], "invalid datashard -1"],
@@ -469,6 +465,8 @@ Deno.test("config: boundaries that are allowed", () => {
   assertEquals(client(["-keepalive", "1"]).keepalive, 1);
   assertEquals(client(["-conn", "65535"]).conn, 65535);
   assertEquals(client(["-mtu", "78"]).mtu, 78);
+  // What the packet stages leave KCP is checked at startup, from the built pipeline.
+  assertEquals(client(["-mtu", "77"]).mtu, 77);
   assertEquals(client(["-mtu", "50", "-crypt", "null", "-ds", "0", "-ps", "0"]).mtu, 50);
   assertEquals(client(["-mtu", "70", "-crypt", "none", "-ds", "0"]).mtu, 70);
   assertEquals(client(["-streambuf", "4194304"]).streambuf, 4194304);
@@ -573,12 +571,12 @@ Deno.test("config: -pipeline flag, JSON pipeline and pipelineOptions", () => {
   assertEquals(guide.warnings, []);
   // Options alone apply to the pipeline the flags imply.
   const optsOnly = client(["-nocomp", "-c", "o.json"], {
-    "o.json": '{"pipelineOptions": {"crypt": {"x": [1, null, "y"]}}}',
+    "o.json": '{"pipelineOptions": {"crypt": {"engine": "js"}}}',
   });
   assertEquals(optsOnly.pipeline, null);
   assertEquals(effectivePipeline(optsOnly), {
     stages: ["tcp", "smux", "kcp", "fec", "crypt", "udp"],
-    options: { crypt: { x: [1, null, "y"] } },
+    options: { crypt: { engine: "js" } },
   });
   assertEquals(effectivePipeline(flag), flag.pipeline!);
   // JSON replaces the flag's pipeline; flag stages take the file's options.
@@ -604,6 +602,80 @@ Deno.test("config: -pipeline flag, JSON pipeline and pipelineOptions", () => {
     ['{"pipelineOptions": {"crypt": 1}}', 'options of stage "crypt" must be an object'],
   ];
   for (const [json, msg] of bad) fatal("client", ["-c", "p.json"], 1, msg, { "p.json": json });
+});
+
+Deno.test("config: stage options in the file are checked against what the stage declares", () => {
+  const file = (json: string) => ({ "p.json": json });
+  // One line naming the file, the key, where, the stage and the option.
+  assertEquals(
+    fatal(
+      "client",
+      ["-c", "p.json"],
+      1,
+      "",
+      file('{"pipelineOptions": {"crypt": {"engine": "js", "x": 1}}}'),
+    ),
+    'config file "p.json": "pipelineOptions" at line 1, column 48: stage "crypt" takes no option' +
+      ' "x" (it takes: crypt, key, pass, generation, minPayload, nonces, engine)\n',
+  );
+  assertEquals(
+    fatal(
+      "server",
+      ["-c", "p.json"],
+      1,
+      "",
+      file('{\n  "pipelineOptions": {"kcp": {"mtu": "1400"}}\n}'),
+    ),
+    'config file "p.json": "pipelineOptions" at line 2, column 38: option "mtu" of stage "kcp"' +
+      ' must be an integer, got string "1400"\n',
+  );
+  const bad: [string, string][] = [
+    [
+      '{"pipeline": ["tcp", {"stage": "fec", "options": {"dataShard": 1}}, "udp"]}',
+      '"pipeline" at line 1, column 51: stage "fec" takes no option "dataShard" (it takes: dataShards,',
+    ],
+    [
+      '{"pipeline": [{"stage": "kcp", "options": {"mtu": 1.5}}]}',
+      "must be an integer, got number 1.5",
+    ],
+    [
+      '{"pipelineOptions": {"udp": {"port": 1}}}',
+      'stage "udp" takes no option "port" (it takes none)',
+    ],
+    ['{"pipelineOptions": {"smux": {"keepAliveDisabled": 1}}}', "must be a boolean, got number 1"],
+  ];
+  for (const [json, msg] of bad) fatal("client", ["-c", "p.json"], 1, msg, file(json));
+  // Declared options of the right type pass, whole numbers written 1.0 included (as for "mtu").
+  assertEquals(
+    client(["-c", "p.json"], file('{"pipelineOptions": {"fec": {"dataShards": 4.0}}}'))
+      .pipelineOptions,
+    { fec: { dataShards: 4 } },
+  );
+  // Plugin modules and names the registry does not know are checked when the pipeline is built.
+  assertEquals(
+    client(
+      ["-c", "p.json"],
+      file('{"pipeline": [{"stage": "./p.ts", "options": {"a": 1}}, "udp"]}'),
+    )
+      .pipeline,
+    { stages: [{ stage: "./p.ts", options: { a: 1 } }, "udp"] },
+  );
+  assertEquals(
+    client(["-c", "p.json"], file('{"pipelineOptions": {"nosuch": {"a": 1}}}')).pipelineOptions,
+    { nosuch: { a: 1 } },
+  );
+  // The registry given is the one checked against.
+  const registry = builtinRegistry().register({
+    name: "pad",
+    kind: "packet",
+    options: { max: { type: "integer" } },
+    create: () => ({ overhead: 0, encode() {}, decode() {} }),
+  });
+  const parse = (json: string) =>
+    parseClientConfig(["-c", "p.json"], {}, { registry, readFile: () => json });
+  assertEquals(parse('{"pipelineOptions": {"pad": {"max": 8}}}').kind, "run");
+  const r = parse('{"pipelineOptions": {"pad": {"max": "8"}}}');
+  assert(r.kind === "exit" && r.stderr.includes('option "max" of stage "pad" must be an integer'));
 });
 
 Deno.test("config: the pipeline the flags imply", () => {

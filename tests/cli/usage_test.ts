@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../support/assert.ts";
-import { CLIENT_FLAGS, SERVER_FLAGS } from "../../cli/config.ts";
+import { CLIENT_FLAGS, SERVER_FLAGS } from "../../cli/settings.ts";
 import { renderHelp, VERSION, versionText } from "../../cli/usage.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);

@@ -21,6 +21,7 @@ import {
 import { C, loadLibc } from "../../transports/libc.ts";
 import { sharedPoller } from "../../transports/poller.ts";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
+import { resetConnections } from "../support/net.ts";
 import { missing } from "../support/requires.ts";
 import { Collector } from "../transports/helpers.ts";
 import { quietPort, socketInodes, stillOpen } from "./ports.ts";
@@ -208,6 +209,32 @@ Deno.test({
       [0, false],
       "raw socket unregistered",
     );
+  },
+});
+
+Deno.test({
+  name: "faketcp: 200 connections reset before accept; the listener keeps accepting, silently",
+  ignore,
+  fn: async () => {
+    const pool = new PacketPool();
+    const lines: string[] = [];
+    const transport = new FakeTcpTransport({ pool, log: (l) => lines.push(l) });
+    const server = await transport.listen("127.0.0.1", quietPort(), SOCKBUF);
+    echo(server);
+    resetConnections(server.localAddr.port, 200);
+    const client = await transport.dial("127.0.0.1", server.localAddr.port, SOCKBUF);
+    const col = new Collector(client);
+    client.send(batchOf(pool, [payload(2, 0, 500), payload(2, 1, 900)]));
+    const got = await col.waitFor(2);
+    assertEquals(got.map((r) => r.data), [payload(2, 0, 500), payload(2, 1, 900)]);
+    const st = server.stats;
+    // The storm was over before the event loop ran: every reset connection was accepted already
+    // closed (getpeername: ENOTCONN) and dropped; the client's is the one attached.
+    assertEquals([st.accepted, st.acceptGone], [1, 200], JSON.stringify(st));
+    assertEquals(st.acceptErrors, 0);
+    assertEquals(lines, []);
+    await client.close();
+    await server.close();
   },
 });
 

@@ -49,11 +49,25 @@ function completeGroups(caps: FecDatagram[], ds: number, ps: number): FecDatagra
   return groups;
 }
 
-/** Feeds our encoder the captured data shards' KCP bytes one batch each; returns its output. */
-function reencode(data: FecDatagram[], ds: number, ps: number, firstSeqid = 0): string[] {
+/**
+ * Feeds our encoder the captured data shards' KCP bytes one batch each; returns its output. The
+ * stage first decodes `peer`, a datagram the other end sent: like kcp-go, both ends of these
+ * captures run FEC, and once the peer is seen doing so the stage sends kcp-go's exact bytes.
+ */
+function reencode(
+  data: FecDatagram[],
+  ds: number,
+  ps: number,
+  peer: FecDatagram,
+  firstSeqid = 0,
+): string[] {
   const { s, pool } = stage({ dataShards: ds, parityShards: ps });
-  s.encoder!.nextSeqid = firstSeqid;
   const batch = new PacketBatch();
+  batch.push(pool.from(peer.bytes));
+  s.decode(batch, 0);
+  batch.releaseAll();
+  assert(!s.encoder!.guardPlainPeer, "the peer's FEC datagram lifts the guard");
+  s.encoder!.nextSeqid = firstSeqid;
   const out: string[] = [];
   for (const d of data) {
     batch.push(pool.from(kcpBytes(d)));
@@ -96,8 +110,9 @@ for (const [name, aes, ds, ps, minGroups] of CAPTURES) {
   Deno.test(`golden ${name}: our encoder sends kcp-go's exact datagrams for every group`, () => {
     let groups = 0;
     for (const dir of ["C2S", "S2C"] as const) {
+      const peer = loadFecCapture(name, dir === "C2S" ? "S2C" : "C2S", aes)[0];
       for (const members of completeGroups(loadFecCapture(name, dir, aes), ds, ps)) {
-        const ours = reencode(members.slice(0, ds), ds, ps, members[0].seqid);
+        const ours = reencode(members.slice(0, ds), ds, ps, peer, members[0].seqid);
         assertEquals(ours, members.map((m) => toHex(m.bytes)), `${dir} ${members[0].seqid}`);
         groups++;
       }
@@ -128,7 +143,8 @@ for (const [name, aes, ds, ps, minGroups] of CAPTURES) {
 Deno.test("golden old_fec.jsonl: the whole 2021 stream re-encodes byte for byte", () => {
   for (const dir of ["C2S", "S2C"] as const) {
     const caps = loadFecCapture("old_fec.jsonl", dir, false);
-    const ours = reencode(caps.filter((d) => d.isData), 3, 2);
+    const peer = loadFecCapture("old_fec.jsonl", dir === "C2S" ? "S2C" : "C2S", false)[0];
+    const ours = reencode(caps.filter((d) => d.isData), 3, 2, peer);
     assertEquals(ours, caps.map((d) => toHex(d.bytes)));
   }
 });
@@ -195,7 +211,12 @@ Deno.test("golden new_fecgap.jsonl: our 2026-mode encoder skips parity after the
   }
   assertEquals(seqs, caps.map((d) => (d.isData ? "" : "p") + d.seqid));
   // Where parity was sent, it is byte-identical.
-  const ours = reencode(caps.filter((d) => d.isData), 3, 2);
+  const ours = reencode(
+    caps.filter((d) => d.isData),
+    3,
+    2,
+    loadFecCapture("new_fecgap.jsonl", "S2C", false)[0],
+  );
   const theirs = new Set(caps.map((d) => toHex(d.bytes)));
   assert(ours.filter((h) => h.slice(8, 12) === "f200" && theirs.has(h)).length >= 2);
 });

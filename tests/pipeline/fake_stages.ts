@@ -54,6 +54,7 @@ export const cryptLike: PacketStageDefinition = {
 export const fecLike: PacketStageDefinition = {
   name: "fec-like",
   kind: "packet",
+  options: { group: { type: "integer" }, other: { type: "boolean" } },
   create(options, ctx) {
     const group = (options.group as number | undefined) ?? 4;
     let seq = 0;

@@ -246,3 +246,40 @@ Deno.test("testing.ts: round-trip helpers accept good stages", async () => {
   await assertPacketRoundTrip(fecLike, { seed: 2, numRuns: 50 });
   await assertStreamRoundTrip(snappyLike, { seed: 3, numRuns: 20 });
 });
+
+Deno.test("pipeline: options a stage does not declare, or of the wrong type, are errors naming both", async () => {
+  await assertRejects(
+    () => buildPipeline({ stages: [{ stage: "fec-like", options: { grup: 3 } }] }, { registry }),
+    StageError,
+    'stage "fec-like" takes no option "grup" (it takes: group, other)',
+  );
+  await assertRejects(
+    () =>
+      buildPipeline({ stages: ["fec-like"], options: { "fec-like": { group: "3" } } }, {
+        registry,
+      }),
+    StageError,
+    'option "group" of stage "fec-like" must be an integer, got "3"',
+  );
+  await assertRejects(
+    () => buildPipeline({ stages: [{ stage: "crypt-like", options: { key: "k" } }] }, { registry }),
+    StageError,
+    'stage "crypt-like" takes no option "key" (it takes none)',
+  );
+});
+
+Deno.test("pipeline: a stream stage above the multiplexer is a per-stream stage", async () => {
+  const p = await buildPipeline({
+    stages: ["tcp-like", "snappy-like", "smux-like", "snappy-like", "kcp-like", "udp-like"],
+  }, { registry });
+  assertEquals(p.stages.map((s) => s.slot), [
+    "app",
+    "perstream",
+    "mux",
+    "stream",
+    "arq",
+    "transport",
+  ]);
+  assertEquals(p.perStreamStages.length, 1);
+  assertEquals(p.streamStages.length, 1);
+});

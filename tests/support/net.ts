@@ -1,4 +1,7 @@
-/** Loopback helpers for tests and benchmarks: free ports, an echo target, timeouts. */
+/** Loopback helpers for tests and benchmarks: free ports, an echo target, timeouts, resets. */
+
+import { C, loadLibc } from "../../transports/libc.ts";
+import { parseIp, SOCKADDR_IN6_SIZE, writeSockaddr } from "../../transports/sockaddr.ts";
 
 /** A UDP port on 127.0.0.1 that was free a moment ago (also free for TCP, checked). */
 export function freePort(hostname = "127.0.0.1"): number {
@@ -145,4 +148,34 @@ export async function readExactly(
     clearTimeout(timer);
   }
   return out;
+}
+
+/**
+ * Makes `count` TCP connections to `hostname:port` and resets each right after the handshake
+ * (`SO_LINGER` 0, then close: the kernel sends an RST), as a port scanner does. Each connection
+ * is complete (queued for `accept`) before its reset; connect waits at most 2 s. Uses libc
+ * through FFI, synchronously, so the listener's process does not run in between.
+ */
+export function resetConnections(port: number, count: number, hostname = "127.0.0.1"): void {
+  const libc = loadLibc();
+  const sym = libc.symbols;
+  const ip = parseIp(hostname);
+  if (ip === null) throw new Error(`not an IP address: ${hostname}`);
+  const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
+  const salen = writeSockaddr(sa, 0, ip.family, ip, port);
+  const linger = new Uint8Array(8);
+  new DataView(linger.buffer).setInt32(0, 1, true); // l_onoff 1, l_linger 0
+  const timeout = new Uint8Array(16);
+  new DataView(timeout.buffer).setBigInt64(0, 2n, true); // struct timeval: 2 s
+  for (let i = 0; i < count; i++) {
+    const fd = sym.socket(ip.family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_STREAM, 0);
+    if (fd < 0) throw new Error(libc.describe("socket"));
+    try {
+      sym.setsockopt(fd, C.SOL_SOCKET, C.SO_SNDTIMEO, timeout, 16);
+      if (sym.connect(fd, sa, salen) < 0) throw new Error(libc.describe(`connect ${port}`));
+      sym.setsockopt(fd, C.SOL_SOCKET, C.SO_LINGER, linger, 8);
+    } finally {
+      sym.close(fd);
+    }
+  }
 }

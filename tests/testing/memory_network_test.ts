@@ -86,6 +86,23 @@ Deno.test("memory network: loss 1 delivers nothing; a dialled socket hears its p
   assertEquals(net.pool.available, net.pool.created);
 });
 
+Deno.test("memory network: a dialled socket hears that nobody listens at its peer", async () => {
+  const net = new MemoryNetwork();
+  const client = await net.dial("127.0.0.1", 6500);
+  const events: string[] = [];
+  const stop = client.onEvent!((e) => events.push(`${e.kind} ${e.peer.key}: ${e.reason}`));
+  const b = new PacketBatch();
+  b.push(net.pool.from(Uint8Array.of(1)));
+  client.send(b);
+  assertEquals(events, ["unreachable 127.0.0.1:6500: connection refused"]);
+  stop();
+  b.push(net.pool.from(Uint8Array.of(2)));
+  client.send(b);
+  assertEquals(events.length, 1);
+  await client.close();
+  assertEquals(net.pool.available, net.pool.created);
+});
+
 Deno.test("memory network: a taken port is refused; closing releases datagrams in flight", async () => {
   const net = new MemoryNetwork({ delay: 1000 });
   const s = await net.listen("127.0.0.1", 7000);

@@ -6,6 +6,14 @@
  * into packed parity accumulators as it passes (parity is linear, and zero padding contributes
  * nothing), so the encoder keeps ceil(ps/4) Uint32Arrays and no shard bytes.
  *
+ * One deliberate difference, {@link FecEncoder.guardPlainPeer}: a kcp-go v5.6.1 receiver whose own
+ * FEC is off decodes with a guessed 1/1 until it has seen two parity runs, and meanwhile hands
+ * every parity shard at an odd seqid to KCP as if it were a lost data shard. Every parity row sums
+ * to 1, so a field equal in all the group's data shards comes out unchanged (in bulk traffic size,
+ * conv, cmd, wnd, ts, una and len): KCP accepts a PUSH with a made-up sn and data. While the guard
+ * is on, such parity gets its first two bytes (the parity of the size fields) zeroed, which that
+ * receiver rejects (size < 2).
+ *
  * @module
  */
 
@@ -16,6 +24,7 @@ import {
   FEC_DATA_HEADER_SIZE,
   FEC_HEADER_SIZE,
   paws,
+  readU16,
   writeDataHeader,
   writeParityHeader,
 } from "./wire.ts";
@@ -28,6 +37,8 @@ export interface FecEncoderOptions {
    * v5.6.64 uses 500. Absent: always send parity, as kcp-go v5.6.1 (kcptun 2021) does.
    */
   readonly skipParityAfterMs?: number;
+  /** Initial value of {@link FecEncoder.guardPlainPeer} (default false: kcp-go's exact bytes). */
+  readonly guardPlainPeer?: boolean;
 }
 
 /** Adds FEC headers to outgoing datagrams and makes parity datagrams. */
@@ -42,6 +53,14 @@ export class FecEncoder {
   readonly paws: number;
   /** The code. */
   readonly codec: ReedSolomon;
+  /**
+   * Zero the first two bytes of each parity shard at an odd seqid whose first two bytes, read as a
+   * data shard's size, a kcp-go v5.6.1 peer still guessing 1/1 would accept (2 ≤ size ≤ length).
+   * Meant to be on until the peer is seen sending FEC itself (then its decoder was built with its
+   * own ds/ps, never guessed). Any rebuild that uses a zeroed shard differs from the lost shard
+   * only in its size field, so it is cut short or padded, never made up.
+   */
+  guardPlainPeer: boolean;
   readonly #pool: PacketPool;
   readonly #skipAfter: number;
   #acc: Uint32Array[];
@@ -64,6 +83,7 @@ export class FecEncoder {
     this.paws = paws(this.shardSize);
     this.#pool = pool;
     this.#skipAfter = options.skipParityAfterMs ?? Infinity;
+    this.guardPlainPeer = options.guardPlainPeer ?? false;
     this.#acc = [];
     for (let g = 0; g < this.codec.parityGroups; g++) {
       this.#acc.push(new Uint32Array(pool.capacity));
@@ -137,6 +157,13 @@ export class FecEncoder {
       }
       writeParityHeader(q.buffer, at, seqid);
       unpackLane(this.#acc[k >> 2], k & 3, q.buffer, at + FEC_HEADER_SIZE, len);
+      // The 1/1 guess pairs seqids (2i, 2i+1): only an odd one can arrive without its partner
+      // queued, and then it is "rebuilt" byte for byte.
+      if (this.guardPlainPeer && (seqid & 1) === 1) {
+        const body = at + FEC_HEADER_SIZE;
+        const size = readU16(q.buffer, body);
+        if (size >= 2 && size <= len) q.buffer[body] = q.buffer[body + 1] = 0;
+      }
       q.start = at;
       q.end = at + FEC_HEADER_SIZE + len;
       out.push(q);

@@ -9,6 +9,9 @@
  * session with its own FEC off (ds or ps 0) still understands a peer that sends FEC: the decoder
  * is then created on the first FEC datagram, guessing 1/1 and auto-tuning.
  *
+ * Until the peer is seen sending FEC datagrams, the encoder guards a kcp-go v5.6.1 peer whose FEC
+ * is off ({@link FecEncoder.guardPlainPeer}); after that it sends kcp-go's exact bytes.
+ *
  * @module
  */
 
@@ -47,6 +50,11 @@ export type FecStageOptions = {
   skipParityAfterMs?: number;
   /** Period finder for auto-tuning the peer's ds/ps: kcp-go 2021 (default) or 2026. */
   autoTune?: AutoTuneGeneration;
+  /**
+   * Guard a peer whose FEC is off until the peer is seen sending FEC (default true); false sends
+   * kcp-go's exact parity from the first group (see {@link FecEncoder.guardPlainPeer}).
+   */
+  guardPlainPeer?: boolean;
 };
 
 /** Bytes the encoder adds to each data datagram. */
@@ -83,7 +91,10 @@ export class FecStage implements PacketStage {
     this.#ps = on ? ps : 0;
     this.#autoTune = options.autoTune ?? 2021;
     this.#encoder = on
-      ? new FecEncoder(ds, ps, ctx.pool, { skipParityAfterMs: options.skipParityAfterMs })
+      ? new FecEncoder(ds, ps, ctx.pool, {
+        skipParityAfterMs: options.skipParityAfterMs,
+        guardPlainPeer: options.guardPlainPeer ?? true,
+      })
       : null;
     this.overhead = on ? FEC_OVERHEAD : 0;
   }
@@ -144,6 +155,8 @@ export class FecStage implements PacketStage {
       } else {
         snmp.FECParityShards++;
       }
+      // A peer that sends FEC built its decoder with its own ds/ps: it never guesses.
+      if (this.#encoder !== null) this.#encoder.guardPlainPeer = false;
       const dec = this.#decoder ?? this.#makeDecoder();
       dec.decode(p.buffer, p.start, p.end, now, recovered);
       const peer = p.peer;
@@ -219,6 +232,10 @@ export const fecStage: PacketStageDefinition<FecStageOptions> = {
     parityShards: { type: "integer", description: "-parityshard (0: encoder off)" },
     skipParityAfterMs: { type: "integer", description: "2026: skip parity of a stalled group" },
     autoTune: { type: "integer", description: "2021 or 2026 auto-tune of the peer's ds/ps" },
+    guardPlainPeer: {
+      type: "boolean",
+      description: "keep a kcp-go 2021 peer with FEC off from misreading parity (default on)",
+    },
   },
   create(options: FecStageOptions, ctx: StageContext): FecStage {
     return new FecStage(options, ctx);

@@ -30,6 +30,12 @@ export const WND_SND_DEFAULT = 32;
 export const WND_RCV_DEFAULT = 32;
 /** Default MTU (KCP bytes per datagram) until the caller sets one. */
 export const MTU_DEFAULT = 1400;
+/**
+ * Smallest MTU (KCP bytes per datagram) {@link Kcp.setMtu} takes: the number kcp-go 2021's
+ * `SetMtu` refuses below (its MTU also counts the crypt and FEC bytes it reserves; kcp-go since
+ * 2026 takes 25 after them, one byte of payload after the 24-byte header).
+ */
+export const MTU_MIN = 50;
 /** Default flush interval (ms) until the caller sets one. */
 export const INTERVAL_DEFAULT = 100;
 /** Transmissions of one segment after which {@link Kcp.deadLink} is set (nothing acts on it). */
@@ -249,10 +255,10 @@ export class Kcp {
 
   /**
    * Sets the KCP bytes per datagram (the session's `-mtu` minus every packet stage's overhead);
-   * mss becomes `mtu − 24`. Returns false (and changes nothing) when `mtu` < 50.
+   * mss becomes `mtu − 24`. Returns false (and changes nothing) when `mtu` < {@link MTU_MIN}.
    */
   setMtu(mtu: number): boolean {
-    if (!(mtu >= 50)) return false;
+    if (!(mtu >= MTU_MIN)) return false;
     this.#mtu = mtu | 0;
     this.#mss = this.#mtu - KCP_OVERHEAD;
     return true;

@@ -11,6 +11,7 @@
 import type { BoundaryStageDefinition, StageOptions } from "../../pipeline/stage.ts";
 import { StageError } from "../../pipeline/stage.ts";
 import type { ArqSettings } from "../../pipeline/roles.ts";
+import { MTU_MIN } from "./arq.ts";
 import { KCP_MANUAL_DEFAULTS, KCP_MODES } from "./modes.ts";
 
 /** What the `kcp` stage gives: checked KCP settings for the sessions of this pipeline. */
@@ -41,7 +42,9 @@ export function kcpStageOptions(options: StageOptions): KcpStageInstance {
   if (typeof ack !== "boolean") throw new StageError(`kcp: option "acknodelay" must be a boolean`);
   return {
     protocol: "kcp",
-    mtu: num(options, "mtu", 1350, 64, 65535),
+    // The whole datagram: with no packet stage KCP gets all of it. What packet stages take is
+    // known once they are made (the CLI checks the rest before it starts).
+    mtu: num(options, "mtu", 1350, MTU_MIN, 65535),
     rateLimit: num(options, "ratelimit", 0, 0, Number.MAX_SAFE_INTEGER),
     sndWnd: num(options, "sndwnd", 128, 1, 65535),
     rcvWnd: num(options, "rcvwnd", 512, 1, 65535),

@@ -205,9 +205,10 @@ export function parseDatagram(
 
 /**
  * The conversation of a whole datagram `b[start, end)` when every segment is well formed (the
- * same conv throughout, a known command, a length within the datagram, no trailing bytes), else
- * -1; `first.sn` receives the first segment's sn. Allocates nothing: a server checks every
- * datagram that would create a session with it.
+ * same conv throughout, a known command, a length within the datagram), else -1; fewer than 24
+ * bytes after the last segment are ignored, as KCP ignores them. `first.sn` receives the first
+ * segment's sn. Allocates nothing: a server checks every datagram that would create a session
+ * with it.
  */
 export function datagramConv(
   b: Uint8Array,
@@ -226,5 +227,5 @@ export function datagramConv(
     if (len > end - off) return -1;
     off += len;
   }
-  return off === end ? conv : -1;
+  return conv;
 }

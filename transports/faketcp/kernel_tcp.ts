@@ -236,15 +236,35 @@ function waitWritable(
 }
 
 /**
+ * errno values `accept4` returns for one pending connection that is gone, or for a network error
+ * the kernel passes on (accept(2): treat them like `EAGAIN` and accept again).
+ */
+const ACCEPT_RETRY: ReadonlySet<number> = new Set([
+  Errno.EINTR,
+  Errno.ECONNABORTED,
+  Errno.EPERM,
+  Errno.EPROTO,
+  Errno.ENETDOWN,
+  Errno.ENOPROTOOPT,
+  Errno.EHOSTDOWN,
+  Errno.ENONET,
+  Errno.EHOSTUNREACH,
+  Errno.EOPNOTSUPP,
+  Errno.ENETUNREACH,
+]);
+
+/**
  * Accepts one pending connection (non-blocking, close-on-exec). Returns the new descriptor, or
- * -1 when none is pending (`EAGAIN`); throws {@link SyscallError} for other errors.
+ * -1 when none is pending (`EAGAIN`); skips connections that are gone; throws
+ * {@link SyscallError} for other errors (out of descriptors or memory: the listener is fine, the
+ * caller should wait a little).
  */
 export function acceptOne(libc: Libc, fd: number): number {
   for (;;) {
     const c = libc.symbols.accept4(fd, null, null, C.SOCK_NONBLOCK | C.SOCK_CLOEXEC);
     if (c >= 0) return c;
     const e = libc.errno();
-    if (e === Errno.EINTR || e === Errno.ECONNABORTED) continue;
+    if (ACCEPT_RETRY.has(e)) continue;
     if (e === Errno.EAGAIN) return -1;
     throw new SyscallError(libc.describe("accept4", e), e);
   }

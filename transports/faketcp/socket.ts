@@ -9,6 +9,7 @@
  */
 
 import { sendmmsgAll } from "../mmsg.ts";
+import { LineLimiter } from "../../pipeline/log_limit.ts";
 import { PacketBatch, type PacketPool, type PeerAddress } from "../../pipeline/packet.ts";
 import type { DatagramSocket, ReceiveHandler, TransportStats } from "../../pipeline/transport.ts";
 import { addressOf, C, Errno, type Libc } from "../libc.ts";
@@ -73,6 +74,10 @@ export interface FakeTcpStats extends TransportStats {
   rxWakeups: number;
   /** Kernel TCP connections accepted (listening sockets). */
   accepted: number;
+  /** Accepted connections already reset when attached to their flow (listening sockets). */
+  acceptGone: number;
+  /** Failed accepts other than a gone connection (out of descriptors…): each pauses accepting. */
+  acceptErrors: number;
   /** Flows forgotten after `flowIdleMs` without a segment (listening sockets). */
   flowsExpired: number;
 }
@@ -216,6 +221,8 @@ export abstract class FakeTcpSocket implements DatagramSocket {
     txLastErrno: 0,
     rxWakeups: 0,
     accepted: 0,
+    acceptGone: 0,
+    acceptErrors: 0,
     flowsExpired: 0,
   };
 
@@ -626,6 +633,10 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
   readonly #poller: Poller;
   readonly #byFamily: (RawEndpoint | null)[] = [null, null];
   #listenToken = 0;
+  /** While accepting is paused (see #pauseAccepting). */
+  #acceptPause: ReturnType<typeof setTimeout> | undefined;
+  #acceptBackoff = 0;
+  readonly #limiter: LineLimiter;
   #lastPeer: PeerAddress | null = null;
   #lastFlow: Flow | null = null;
   #sweep: ReturnType<typeof setInterval>;
@@ -652,6 +663,7 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
     this.#libc = libc;
     this.#poller = poller;
     for (const r of raws) this.#byFamily[r.family === 4 ? 0 : 1] = r;
+    this.#limiter = new LineLimiter(settings.log, { max: 1, windowMs: 10000 });
     this.#listenToken = poller.add(listenFd, () => this.#acceptAll());
     const every = Math.max(1000, Math.min(15000, settings.flowIdleMs / 4));
     this.#sweep = setInterval(() => this.#expire(performance.now()), every);
@@ -698,22 +710,57 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
   /** Accepts every pending connection and attaches each to its flow. */
   #acceptAll(): void {
     const libc = this.#libc;
+    if (this.#acceptPause !== undefined) return;
     for (let i = 0; i < 256 && !this.closed; i++) {
       let fd: number;
       try {
         fd = acceptOne(libc, this.listenFd);
       } catch (e) {
-        this.settings.log(`faketcp ${this.localAddr.key}: ${(e as Error).message}`);
+        this.#pauseAccepting((e as Error).message);
         return;
       }
-      if (fd < 0) return;
+      if (fd < 0) {
+        this.#acceptBackoff = 0;
+        return;
+      }
       try {
         this.#attach(fd);
       } catch (e) {
         abortiveClose(libc, fd, this.#listenFamily);
-        this.settings.log(`faketcp ${this.localAddr.key}: accepted connection dropped: ${e}`);
+        if (e instanceof SyscallError && e.errno === Errno.ENOTCONN) {
+          this.stats.acceptGone++; // reset before we got to it, as a port scanner does
+        } else {
+          this.#limiter.line(
+            "dropped",
+            `faketcp ${this.localAddr.key}: accepted connection dropped: ${e}`,
+          );
+        }
       }
     }
+  }
+
+  /**
+   * Out of descriptors (or memory): the pending connection stays queued and the listener stays
+   * readable, so the level-triggered poller would call straight back. Stop watching it for a
+   * while (5 ms doubling up to 1 s), then look again.
+   */
+  #pauseAccepting(why: string): void {
+    this.stats.acceptErrors++;
+    this.#acceptBackoff = Math.min(Math.max(5, this.#acceptBackoff * 2), 1000);
+    const wait = this.#acceptBackoff;
+    this.#limiter.line(
+      "accept",
+      `faketcp ${this.localAddr.key}: ${why}; accepting again in ${wait} ms`,
+    );
+    const token = this.#listenToken;
+    this.#listenToken = 0;
+    if (token !== 0) void this.#poller.remove(this.listenFd, token);
+    this.#acceptPause = setTimeout(() => {
+      this.#acceptPause = undefined;
+      if (this.closed) return;
+      this.#listenToken = this.#poller.add(this.listenFd, () => this.#acceptAll());
+      this.#acceptAll();
+    }, wait);
   }
 
   #attach(fd: number): void {
@@ -768,6 +815,9 @@ export class FakeTcpListenSocket extends FakeTcpSocket {
   /** Closes the kernel TCP socket(s) and timers this socket owns. */
   protected closeOwned(removals: Promise<void>[]): void {
     clearInterval(this.#sweep);
+    clearTimeout(this.#acceptPause);
+    this.#acceptPause = undefined;
+    this.#limiter.close();
     const token = this.#listenToken;
     this.#listenToken = 0;
     if (token !== 0) removals.push(this.#poller.remove(this.listenFd, token));
