@@ -7,7 +7,7 @@ import {
   STREAM_IDENTIFIER,
 } from "../../transforms/snappy/framing.ts";
 import { snappyChecksum } from "../../transforms/snappy/crc32c.ts";
-import snappyStage from "../../transforms/snappy/stage.ts";
+import snappyStage, { SnappyStreamStage } from "../../transforms/snappy/stage.ts";
 import { assertStreamRoundTrip } from "../../testing.ts";
 import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 import { fromHex, toHex } from "../support/captures.ts";
@@ -232,4 +232,22 @@ Deno.test("framing: a corrupted byte inside any chunk body is caught; earlier ch
     ),
     { numRuns: 300, seed: 9 },
   );
+});
+
+Deno.test("snappy stage: a stream that ends inside a chunk fails at finish, a whole one does not", () => {
+  const enc = new SnappyStreamStage(), dec = new SnappyStreamStage();
+  const chunks: Uint8Array[] = [];
+  enc.encode(new TextEncoder().encode("hello hello hello hello"), (b) => chunks.push(b));
+  const wire = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    wire.set(c, at);
+    at += c.length;
+  }
+  const sink = () => {};
+  dec.decode(wire.subarray(0, wire.length - 3), sink);
+  assertThrows(() => dec.finish("decode"), StageError, "stream ended inside a chunk");
+  const whole = new SnappyStreamStage();
+  whole.decode(wire, sink);
+  whole.finish("decode");
 });

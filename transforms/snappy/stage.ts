@@ -4,7 +4,12 @@
  * @module
  */
 
-import type { ByteSink, StreamStage, StreamStageDefinition } from "../../pipeline/stage.ts";
+import {
+  type ByteSink,
+  StageError,
+  type StreamStage,
+  type StreamStageDefinition,
+} from "../../pipeline/stage.ts";
 import { SnappyFrameDecoder, SnappyFrameEncoder } from "./framing.ts";
 
 /** One session's snappy framing: an encoder towards KCP, a decoder away from it. */
@@ -20,6 +25,15 @@ export class SnappyStreamStage implements StreamStage {
   /** Decompresses; throws a `StageError` on a corrupt stream. */
   decode(bytes: Uint8Array, out: ByteSink): void {
     this.#decoder.decode(bytes, out);
+  }
+
+  /** The input ended: a chunk cut short is an error (the encoder holds nothing back). */
+  finish(direction: "encode" | "decode"): void {
+    if (direction !== "decode") return;
+    const left = this.#decoder.pendingBytes;
+    if (left > 0) {
+      throw new StageError(`snappy: stream ended inside a chunk (${left} bytes of it)`);
+    }
   }
 }
 
