@@ -52,6 +52,8 @@ export class ConnectionDriver {
     this.#send = options.send;
     this.#clock = options.clock ?? (() => performance.now());
     this.closed = new Promise((r) => this.#resolveClosed = r);
+    // Arms the timer of a connection nobody uses yet: its keepalive runs from the start.
+    this.kick();
   }
 
   /** Streams alive now. */
