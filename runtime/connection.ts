@@ -271,6 +271,10 @@ export class Connection {
     }
     rx.length = 0;
     if (fed) this.#lastInput = now;
+    // Into smux before KCP flushes its ACKs, so that they advertise the window smux's reading
+    // left, not the one the input filled: a peer stopped at a full window would otherwise wait
+    // for the next flush to hear that it may go on.
+    this.#pumpIn();
     kcp.update(now, this.#tx, this.#pool);
     this.#pump(now);
   }

@@ -413,3 +413,25 @@ Deno.test("connection: output keeps KCP's order through an asynchronous packet s
   assertEquals(out.length, 12);
   out.releaseAll();
 });
+
+Deno.test("connection: ACKs advertise the receive window left after smux took the input", () => {
+  const pool = new PacketPool();
+  const kcp = { ...FAST_KCP, ackNoDelay: true };
+  const client = makeConnection("client", { pool, kcp });
+  const server = makeConnection("server", { pool, kcp });
+  const id = client.openStream();
+  client.write(id, pattern(8, 0, 100_000));
+  const out = new PacketBatch();
+  client.pollTransmit(0, out);
+  assert(out.length >= 20, `only ${out.length} datagrams`);
+  // One batch, as a socket delivers them; nobody has read yet, but smux has room for it all.
+  server.handleDatagrams(out, 1);
+  server.pollTransmit(1, out);
+  assert(out.length > 0, "no ACK went out");
+  for (let i = 0; i < out.length; i++) {
+    const p = out.packets[i];
+    const wnd = p.buffer[p.start + 6] | (p.buffer[p.start + 7] << 8);
+    assertEquals(wnd, FAST_KCP.rcvWnd, "an ACK advertised a window the input had filled");
+  }
+  out.releaseAll();
+});
