@@ -139,15 +139,17 @@ export class Connection {
   readonly #snmp: Snmp;
   readonly #onWake: (() => void) | null;
   readonly #limiter: RateLimiter | null;
-  readonly #rx = new PacketBatch();
-  readonly #tx = new PacketBatch();
+  /** Replaced by a fresh batch whenever an asynchronous stage keeps working on this one. */
+  #rx = new PacketBatch();
+  /** Replaced likewise. */
+  #tx = new PacketBatch();
   /** Encoded datagrams waiting for {@link pollTransmit} (and rate-limit tokens). */
   readonly #outbox = new PacketBatch();
   #outFrom = 0;
   /** Input batches (and their arrival times) waiting behind an asynchronous packet stage. */
   #inbox: { batch: PacketBatch; now: number }[] | null = null;
-  /** Encodes still running in an asynchronous packet stage. */
-  #encoding = 0;
+  /** Settles when the last asynchronous encode's batch is in the outbox; null when none runs. */
+  #encodeTail: Promise<void> | null = null;
   /** Session stream stage sinks: towards KCP (app side first) and towards smux (KCP side first). */
   readonly #toKcp: ByteSink[];
   readonly #toSmux: ByteSink[];
@@ -228,10 +230,10 @@ export class Connection {
     rx.takeAll(batch);
     const r = this.#decodePackets.decode(rx, now);
     if (r === undefined) return this.#input(rx, now);
-    const held = new PacketBatch();
-    held.takeAll(rx);
+    // The stages go on working on this batch object after the promise: leave it to them.
+    this.#rx = new PacketBatch();
     this.#inbox = [];
-    return this.#drainInbox(r, held, now);
+    return this.#drainInbox(r, rx, now);
   }
 
   async #drainInbox(first: Promise<void>, held: PacketBatch, now: number): Promise<void> {
@@ -269,6 +271,10 @@ export class Connection {
     }
     rx.length = 0;
     if (fed) this.#lastInput = now;
+    // Into smux before KCP flushes its ACKs, so that they advertise the window smux's reading
+    // left, not the one the input filled: a peer stopped at a full window would otherwise wait
+    // for the next flush to hear that it may go on.
+    this.#pumpIn();
     kcp.update(now, this.#tx, this.#pool);
     this.#pump(now);
   }
@@ -389,21 +395,30 @@ export class Connection {
     const tx = this.#tx;
     if (tx.length === 0) return;
     const r = this.#packets.encode(tx, now);
-    if (r === undefined && this.#encoding === 0) {
+    if (r === undefined && this.#encodeTail === null) {
       this.#outbox.takeAll(tx);
       return;
     }
-    // Keep order behind an asynchronous encode still running.
-    const held = new PacketBatch();
-    held.takeAll(tx);
-    this.#encoding++;
-    Promise.resolve(r).then(
-      () => this.#outbox.takeAll(held),
-      () => held.releaseAll(),
-    ).finally(() => {
-      this.#encoding--;
-      this.#onWake?.();
-    });
+    let held: PacketBatch;
+    if (r === undefined) {
+      held = new PacketBatch();
+      held.takeAll(tx);
+    } else {
+      // The stages go on working on this batch object after the promise: leave it to them.
+      held = tx;
+      this.#tx = new PacketBatch();
+    }
+    // Batches reach the outbox in KCP's order, whichever encode finishes first.
+    const ok = Promise.resolve(r).then(() => true, () => false);
+    const tail: Promise<void> = (this.#encodeTail ?? Promise.resolve()).then(() => ok).then(
+      (done) => {
+        if (done) this.#outbox.takeAll(held);
+        else held.releaseAll();
+        if (this.#encodeTail === tail) this.#encodeTail = null;
+        this.#onWake?.();
+      },
+    );
+    this.#encodeTail = tail;
   }
 
   // ------------------------------------------------------------------ streams

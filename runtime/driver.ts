@@ -37,6 +37,8 @@ export class ConnectionDriver {
   readonly #clock: () => number;
   readonly #streams = new Map<number, TunnelStream>();
   readonly #acceptWaiters: AcceptWaiter[] = [];
+  /** Streams waiting for their queue to shrink to a positive limit. */
+  readonly #drainWatch = new Set<TunnelStream>();
   readonly #tx = new PacketBatch();
   #resolveClosed!: (info: ConnectionCloseInfo) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -52,6 +54,8 @@ export class ConnectionDriver {
     this.#send = options.send;
     this.#clock = options.clock ?? (() => performance.now());
     this.closed = new Promise((r) => this.#resolveClosed = r);
+    // Arms the timer of a connection nobody uses yet: its keepalive runs from the start.
+    this.kick();
   }
 
   /** Streams alive now. */
@@ -82,6 +86,11 @@ export class ConnectionDriver {
   /** @internal A stream left the connection. */
   forget(id: number): void {
     this.#streams.delete(id);
+  }
+
+  /** @internal A stream waits for its queue to shrink to a positive limit. */
+  watchDrain(stream: TunnelStream): void {
+    this.#drainWatch.add(stream);
   }
 
   /** Opens a stream; throws a `StageError` when the connection is closed. */
@@ -149,6 +158,10 @@ export class ConnectionDriver {
         conn.pollTransmit(now, this.#tx);
         if (this.#tx.length > 0) this.#send(this.#tx);
         for (let id; (id = conn.takeDirty()) >= 0;) this.#streams.get(id)?.update();
+        for (const s of this.#drainWatch) {
+          s.update();
+          if (!s.drainPending) this.#drainWatch.delete(s);
+        }
         while (this.#acceptWaiters.length > 0) {
           const id = conn.accept();
           if (id < 0) break;
@@ -182,6 +195,7 @@ export class ConnectionDriver {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const s of [...this.#streams.values()]) s.update();
+    this.#drainWatch.clear();
     const info = conn.closeInfo!;
     const err = new StageError(`smux: ${info.reason}`);
     for (const w of this.#acceptWaiters.splice(0)) w.reject(err);

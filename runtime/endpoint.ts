@@ -71,7 +71,8 @@ interface Entry<H> {
 export class ServerEndpoint<H> {
   readonly #opts: EndpointOptions<H>;
   readonly #entries = new Map<string, Entry<H>>();
-  readonly #rx = new PacketBatch();
+  /** Replaced by a fresh batch whenever an asynchronous shared stage keeps working on it. */
+  #rx = new PacketBatch();
   readonly #route = new PacketBatch();
   readonly #range: ByteRange = { start: 0, end: 0 };
   readonly #first = { sn: 0 };
@@ -121,9 +122,9 @@ export class ServerEndpoint<H> {
     }
     const r = this.#opts.shared.decode(rx, now);
     if (r === undefined) return this.#routeAll(rx, now);
-    const held = new PacketBatch();
-    held.takeAll(rx);
-    return r.then(() => this.#routeAll(held, now), () => held.releaseAll());
+    // The stages go on working on this batch object after the promise: leave it to them.
+    this.#rx = new PacketBatch();
+    return r.then(() => this.#routeAll(rx, now), () => rx.releaseAll());
   }
 
   /** Consecutive datagrams of one connection go out as one batch. */

@@ -23,6 +23,12 @@ export interface StreamHost {
   pushOut(): void;
   /** The stream left the connection. */
   forget(id: number): void;
+  /**
+   * The stream waits for its queue to shrink to a positive limit, which smux does not signal
+   * (it marks a stream only once its queue is empty): call its `update()` on every run until
+   * `drainPending` is false.
+   */
+  watchDrain(stream: TunnelStream): void;
 }
 
 interface Waiter {
@@ -141,7 +147,14 @@ export class TunnelStream implements Duplex {
     if (failure !== null) return Promise.reject(new StageError(`smux: ${failure}`));
     if (this.queued <= limit || !this.#conn.hasStream(this.id)) return Promise.resolve();
     this.#drainLimit = limit;
-    return new Promise((resolve, reject) => this.#drain = { resolve, reject });
+    const p = new Promise<void>((resolve, reject) => this.#drain = { resolve, reject });
+    if (limit > 0) this.#host.watchDrain(this);
+    return p;
+  }
+
+  /** @internal True while a {@link waitDrained} waits. */
+  get drainPending(): boolean {
+    return this.#drain !== null;
   }
 
   /** Sends what is queued, then FIN (the whole stream closes; buffered input stays readable). */

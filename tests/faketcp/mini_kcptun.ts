@@ -1,23 +1,19 @@
 /**
- * A small kcptun-compatible client and server built straight from our layers (transport, crypt,
- * FEC, KCP, snappy, smux), for the fake-TCP interop tests: the test talks to smux streams
- * directly instead of going through local TCP sockets.
+ * A small kcptun-compatible client and server for the fake-TCP interop tests, built by the
+ * runtime from a pipeline list (`tcp > smux > snappy > kcp > fec > crypt > faketcp`): the test
+ * talks to smux streams directly instead of going through local TCP sockets.
  */
 
-import { PacketChain } from "../../pipeline/chain.ts";
-import { defaultPool } from "../../pipeline/packet.ts";
+import type { PipelineSpec } from "../../pipeline/pipeline.ts";
 import { Snmp } from "../../pipeline/snmp.ts";
-import type { StageContext } from "../../pipeline/stage.ts";
-import type { DatagramSocket, DatagramTransport } from "../../pipeline/transport.ts";
-import { createCryptStage } from "../../transforms/crypt/stage.ts";
-import { fecStage } from "../../transforms/fec/mod.ts";
-import { clientSession } from "../../transforms/kcp/dial.ts";
-import { KcpListener } from "../../transforms/kcp/listener.ts";
-import { KCP_MODES } from "../../transforms/kcp/modes.ts";
-import { KcpSession } from "../../transforms/kcp/session.ts";
-import { KCPTUN_2021_SMUX } from "../../transforms/smux/config.ts";
-import { type ByteStreamPair, SmuxDriver, type SmuxStream } from "../../transforms/smux/driver.ts";
-import { withSnappy } from "../../transforms/snappy/mod.ts";
+import type { DatagramSocket } from "../../pipeline/transport.ts";
+import type { PeerAddress } from "../../pipeline/packet.ts";
+import { buildTunnel } from "../../runtime/api.ts";
+import { dialSession } from "../../runtime/dial.ts";
+import { listenSessions, type TunnelListener } from "../../runtime/listen.ts";
+import type { TunnelSession } from "../../runtime/session.ts";
+import type { TunnelStream } from "../../runtime/stream.ts";
+import type { Tunnel } from "../../runtime/tunnel.ts";
 
 /** The kcptun flags the tests vary. */
 export interface TunnelFlags {
@@ -40,152 +36,134 @@ export function goFlags(f: TunnelFlags): string[] {
   return a;
 }
 
-const MTU = 1350;
-const FAST = KCP_MODES.fast;
+const SOCKBUF = 4194304;
 
-function stages(f: TunnelFlags, ctx: StageContext) {
-  const crypt = createCryptStage({ crypt: f.crypt, key: f.key, generation: "2021" }, ctx);
-  const fec = fecStage.create({ dataShards: f.ds, parityShards: f.ps }, ctx);
-  return { crypt, fec };
+/**
+ * The pipeline kcptun 2021 runs for `f` over fake TCP, with its windows (client 128/512,
+ * server 1024/1024) and mode fast.
+ */
+export function miniPipeline(f: TunnelFlags, role: "client" | "server"): PipelineSpec {
+  const wnd = role === "client" ? { sndwnd: 128, rcvwnd: 512 } : { sndwnd: 1024, rcvwnd: 1024 };
+  return {
+    stages: ["tcp", "smux", ...(f.nocomp ? [] : ["snappy"]), "kcp", "fec", "crypt", "faketcp"],
+    options: {
+      crypt: { crypt: f.crypt, key: f.key, generation: "2021" },
+      fec: { dataShards: f.ds, parityShards: f.ps },
+      kcp: { mode: "fast", mtu: 1350, ...wnd },
+    },
+  };
 }
 
-function mux(stream: ByteStreamPair, f: TunnelFlags, role: "client" | "server"): SmuxDriver {
-  return new SmuxDriver(f.nocomp ? stream : withSnappy(stream), { ...KCPTUN_2021_SMUX, role });
-}
-
-/** One client session (kcptun `-conn 1`): smux over KCP over a dialled socket. */
+/** One client session (kcptun `-conn 1`) over a fake-TCP socket dialled to the server. */
 export class MiniClient {
-  /** The dialled socket. */
+  /** The dialled socket (its stats show what crossed as TCP segments). */
   readonly socket: DatagramSocket;
-  /** The KCP session. */
-  readonly session: KcpSession;
-  /** The smux session. */
-  readonly smux: SmuxDriver;
+  /** The session. */
+  readonly session: TunnelSession;
   /** Counters. */
   readonly snmp: Snmp;
+  readonly #tunnel: Tunnel;
 
-  private constructor(socket: DatagramSocket, session: KcpSession, smux: SmuxDriver, snmp: Snmp) {
+  private constructor(tunnel: Tunnel, socket: DatagramSocket, session: TunnelSession) {
+    this.#tunnel = tunnel;
     this.socket = socket;
     this.session = session;
-    this.smux = smux;
-    this.snmp = snmp;
+    this.snmp = tunnel.snmp;
   }
 
-  /** Dials `host:port` through `transport` (kcptun 2021 client windows: 128/512, mode fast). */
-  static async dial(
-    transport: DatagramTransport,
-    host: string,
-    port: number,
-    f: TunnelFlags,
-  ): Promise<MiniClient> {
-    const snmp = new Snmp();
-    const ctx: StageContext = { role: "client", pool: defaultPool, snmp, log: () => {} };
-    const socket = await transport.dial(host, port, { sockbuf: 4194304 });
-    const { crypt, fec } = stages(f, ctx);
-    const session = clientSession(socket, new PacketChain([fec, crypt]), {
-      mtu: MTU,
-      kcp: { ...FAST, sndWnd: 128, rcvWnd: 512 },
-      pool: defaultPool,
-      snmp,
-    });
-    return new MiniClient(socket, session, mux(session, f, "client"), snmp);
+  /** Dials `host:port`; rejects when the fake-TCP handshake fails. */
+  static async dial(host: string, port: number, f: TunnelFlags): Promise<MiniClient> {
+    const tunnel = await buildTunnel(miniPipeline(f, "client"), "client", { snmp: new Snmp() });
+    try {
+      // Dialled here rather than by dialSession, to keep the socket for its counters.
+      const socket = await tunnel.transport.dial(host, port, { sockbuf: SOCKBUF });
+      const peer = (socket as DatagramSocket & { remoteAddr: PeerAddress }).remoteAddr;
+      const session = await dialSession(tunnel, host, port, { via: { socket, peer } });
+      return new MiniClient(tunnel, socket, session);
+    } catch (e) {
+      tunnel.close();
+      throw e;
+    }
   }
 
   /** Opens a stream (kcptun opens one per accepted TCP connection). */
-  open(): SmuxStream {
-    return this.smux.openStream();
+  open(): TunnelStream {
+    return this.session.openStream();
   }
 
-  /** Closes smux, KCP and the socket. */
+  /** Closes the session (and with it the socket) and the tunnel end. */
   async close(): Promise<void> {
-    await this.smux.close().catch(() => {});
-    this.session.close();
-    await this.socket.close();
-  }
-}
-
-/** A server: a KCP listener on `socket`, each session's smux streams echoed back. */
-export class MiniEchoServer {
-  /** The listener. */
-  readonly listener: KcpListener;
-  /** Counters. */
-  readonly snmp: Snmp;
-  /** Streams echoed so far. */
-  streams = 0;
-  /** Why each smux session ended (for failure messages). */
-  readonly endings: string[] = [];
-  readonly #drivers: SmuxDriver[] = [];
-  readonly #loop: Promise<void>;
-
-  /** Serves on `socket` (kcptun 2021 server windows: 1024/1024, mode fast). */
-  constructor(socket: DatagramSocket, f: TunnelFlags) {
-    const snmp = new Snmp();
-    this.snmp = snmp;
-    const ctx: StageContext = { role: "server", pool: defaultPool, snmp, log: () => {} };
-    const { crypt } = stages(f, ctx);
-    this.listener = new KcpListener(socket, {
-      shared: new PacketChain([crypt]),
-      locator: "fec",
-      snmp,
-      createSession: (sock, peer, conv) => {
-        const fec = fecStage.create({ dataShards: f.ds, parityShards: f.ps }, ctx);
-        return new KcpSession(sock, peer, new PacketChain([fec, crypt]), {
-          conv,
-          mtu: MTU,
-          kcp: { ...FAST, sndWnd: 1024, rcvWnd: 1024 },
-          pool: defaultPool,
-          snmp,
-          decodeChain: new PacketChain([fec]),
-        });
-      },
-    });
-    const listener = this.listener;
-    this.#loop = (async () => {
-      for (;;) {
-        const session = await listener.accept();
-        if (session === null) return;
-        const driver = mux(session, f, "server");
-        this.#drivers.push(driver);
-        driver.closed.then((c) => this.endings.push(c.reason));
-        void (async () => {
-          for (;;) {
-            let s: SmuxStream;
-            try {
-              s = await driver.acceptStream();
-            } catch {
-              return;
-            }
-            this.streams++;
-            void echoStream(s);
-          }
-        })();
-      }
-    })();
-  }
-
-  /** Closes every session and the socket. */
-  async close(): Promise<void> {
-    await Promise.all(this.#drivers.map((d) => d.close().catch(() => {})));
-    await this.listener.close();
-    await this.#loop;
+    await this.session.close();
+    this.#tunnel.close();
   }
 }
 
 /**
- * Echoes a stream with an explicit read/write loop. `s.readable.pipeTo(s.writable)` on the same
- * smux stream fails now and then with "wake is not a function": the pipe's write runs inside the
- * driver's `update()` of that very stream, which re-enters `update()` (reported to the lead).
+ * A server listening on fake TCP at `host:port` (and, as Go's `-tcp` server, plain UDP on the
+ * same port), every smux stream of every session echoed back.
  */
-async function echoStream(s: SmuxStream): Promise<void> {
-  const r = s.readable.getReader(), w = s.writable.getWriter();
-  try {
-    for (;;) {
-      const { value, done } = await r.read();
-      if (done) break;
-      await w.write(value);
+export class MiniEchoServer {
+  /** The listener (its sockets: fake TCP first, then UDP). */
+  readonly listener: TunnelListener;
+  /** Counters. */
+  readonly snmp: Snmp;
+  /** Streams echoed so far. */
+  streams = 0;
+  /** Why each session ended (for failure messages). */
+  readonly endings: string[] = [];
+  readonly #tunnel: Tunnel;
+  readonly #loop: Promise<void>;
+
+  private constructor(tunnel: Tunnel, listener: TunnelListener) {
+    this.#tunnel = tunnel;
+    this.listener = listener;
+    this.snmp = tunnel.snmp;
+    this.#loop = (async () => {
+      for (;;) {
+        const session = await listener.accept();
+        if (session === null) return;
+        session.closed.then((c) => this.endings.push(c.reason));
+        void this.#serve(session);
+      }
+    })();
+  }
+
+  /** Listens at `host:port` with the pipeline `f` gives. */
+  static async listen(host: string, port: number, f: TunnelFlags): Promise<MiniEchoServer> {
+    const tunnel = await buildTunnel(miniPipeline(f, "server"), "server", { snmp: new Snmp() });
+    try {
+      const listener = await listenSessions(tunnel, host, port, port, { sockbuf: SOCKBUF });
+      return new MiniEchoServer(tunnel, listener);
+    } catch (e) {
+      tunnel.close();
+      throw e;
     }
-    await w.close();
-  } catch {
-    s.close();
+  }
+
+  /** The fake-TCP socket. */
+  get socket(): DatagramSocket {
+    return this.listener.sockets[0];
+  }
+
+  async #serve(session: TunnelSession): Promise<void> {
+    for (;;) {
+      let s: TunnelStream;
+      try {
+        s = await session.acceptStream();
+      } catch {
+        return;
+      }
+      this.streams++;
+      // A stream piped into itself: what the client writes comes back; its FIN ends the pipe,
+      // which closes the stream.
+      s.readable.pipeTo(s.writable).catch(() => s.close());
+    }
+  }
+
+  /** Closes every session and socket, then the tunnel end. */
+  async close(): Promise<void> {
+    await this.listener.close();
+    await this.#loop;
+    this.#tunnel.close();
   }
 }

@@ -1,7 +1,7 @@
 import { StageError } from "../../pipeline/stage.ts";
 import { smuxOptions, smuxStage, type SmuxStageInstance } from "../../transforms/smux/stage.ts";
 import { testContext } from "../../testing.ts";
-import { assertEquals, assertThrows } from "../support/assert.ts";
+import { assert, assertEquals, assertThrows } from "../support/assert.ts";
 
 Deno.test("smux stage: kcptun flag names map onto the session settings", () => {
   const c = smuxOptions({
@@ -22,11 +22,19 @@ Deno.test("smux stage: kcptun flag names map onto the session settings", () => {
   assertThrows(() => smuxOptions({ nope: 1 }), StageError, "unknown option");
 });
 
-Deno.test("smux stage: definition and instance", async () => {
+Deno.test("smux stage: definition and instance (the settings the runtime's sessions get)", () => {
   assertEquals([smuxStage.name, smuxStage.kind, smuxStage.role], ["smux", "boundary", "mux"]);
-  const inst = smuxStage.create({ smuxver: 2 }, testContext("server")) as SmuxStageInstance;
-  const pipe = new TransformStream<Uint8Array, Uint8Array>();
-  const driver = inst.attach({ readable: pipe.readable, writable: pipe.writable });
-  assertEquals([driver.session.role, driver.session.config.version], ["server", 2]);
-  await driver.close();
+  const inst = smuxStage.create(
+    { smuxver: 2, keepalive: 5 },
+    testContext("server"),
+  ) as SmuxStageInstance;
+  assertEquals(
+    [inst.protocol, inst.version, inst.keepAliveInterval, inst.maxStreamBuffer],
+    ["smux", 2, 5000, 2097152],
+  );
+  assert(Object.isFrozen(inst), "the settings can be changed after the check");
+  // A pipeline may give kcptun's flag names (checked against the declared options).
+  for (const k of ["smuxver", "smuxbuf", "streambuf", "framesize", "keepalive"]) {
+    assert(k in smuxStage.options!, `option ${k} not declared`);
+  }
 });

@@ -1,6 +1,6 @@
 /**
  * smux (kcptun's stream multiplexer), versions 1 and 2: the frame codec, the sans-IO session
- * core, and the Web Streams driver.
+ * core and the `smux` stage. The runtime's connection (`runtime/connection.ts`) runs sessions.
  *
  * @module
  */
@@ -23,11 +23,4 @@ export {
   UPD_SIZE,
 } from "./frame.ts";
 export { type SmuxRole, SmuxSession, type SmuxStats } from "./session.ts";
-export {
-  type ByteStreamPair,
-  type SmuxCloseInfo,
-  SmuxDriver,
-  type SmuxDriverOptions,
-  type SmuxStream,
-} from "./driver.ts";
 export { smuxOptions, smuxStage, type SmuxStageInstance } from "./stage.ts";

@@ -18,5 +18,5 @@ export {
   SnappyFrameEncoder,
   STREAM_IDENTIFIER,
 } from "./framing.ts";
-export { SnappyDecoderStream, SnappyEncoderStream, snappyStreams, withSnappy } from "./streams.ts";
+export { SnappyDecoderStream, SnappyEncoderStream, snappyStreams } from "./streams.ts";
 export { snappyStage, SnappyStreamStage } from "./stage.ts";

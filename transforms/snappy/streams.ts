@@ -1,5 +1,6 @@
 /**
- * The snappy framing as a Web Streams pair, for wiring between KCP's byte stream and smux.
+ * The snappy framing as Web Streams transforms (the runtime calls the `snappy` stage directly;
+ * these are for composing byte streams by hand and for tests).
  *
  * @module
  */
@@ -64,21 +65,4 @@ export class SnappyDecoderStream extends TransformStream<Uint8Array, Uint8Array>
 /** Both directions: `encoder` towards KCP, `decoder` away from it. */
 export function snappyStreams(): StreamStageStreams {
   return { encoder: new SnappyEncoderStream(), decoder: new SnappyDecoderStream() };
-}
-
-/**
- * Puts snappy framing over a byte stream (KCP's): what the returned pair's writable takes is
- * compressed into `conn.writable`, and `conn.readable` is decompressed into the returned readable.
- */
-export function withSnappy(
-  conn: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> },
-): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
-  const encoder = new SnappyEncoderStream();
-  encoder.readable.pipeTo(conn.writable).catch(() => {
-    // The error reaches the writer of the returned pair through the encoder's writable.
-  });
-  return {
-    readable: conn.readable.pipeThrough(new SnappyDecoderStream()),
-    writable: encoder.writable,
-  };
 }
