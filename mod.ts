@@ -72,5 +72,5 @@ export { snappyStage } from "./transforms/snappy/stage.ts";
 export { qppStage, type QppStageOptions } from "./transforms/qpp/stage.ts";
 export { tcpStage } from "./transports/tcp.ts";
 export { unixStage } from "./transports/unix.ts";
-export { udpStage } from "./transports/udp.ts";
+export { udpStage } from "./transports/udp_stage.ts";
 export { faketcpStage } from "./transports/faketcp.ts";

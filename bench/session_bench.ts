@@ -17,7 +17,7 @@ import { KcpListener } from "../transforms/kcp/listener.ts";
 import { KcpSession } from "../transforms/kcp/session.ts";
 import { KCP_MODES } from "../transforms/kcp/modes.ts";
 import { diffKernelUdpCounters, readKernelUdpCounters } from "../transports/kernel_counters.ts";
-import { udpTransport } from "../transports/udp.ts";
+import { udpTransport } from "../transports/udp_stage.ts";
 
 const MIB = 1 << 20;
 const PER_ITERATION = 8 * MIB;
