@@ -111,5 +111,5 @@ export { qppStage, type QppStageOptions } from "./transforms/qpp/stage.ts";
 export type { QppPads } from "./transforms/qpp/pads.ts";
 export { tcpStage } from "./transports/tcp.ts";
 export { unixStage } from "./transports/unix.ts";
-export { udpStage } from "./transports/udp.ts";
+export { udpStage } from "./transports/udp_stage.ts";
 export { faketcpStage } from "./transports/faketcp.ts";

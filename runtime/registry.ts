@@ -16,7 +16,7 @@ import { smuxStage } from "../transforms/smux/stage.ts";
 import { snappyStage } from "../transforms/snappy/mod.ts";
 import { faketcpStage } from "../transports/faketcp.ts";
 import { tcpStage } from "../transports/tcp.ts";
-import { udpStage } from "../transports/udp.ts";
+import { udpStage } from "../transports/udp_stage.ts";
 import { unixStage } from "../transports/unix.ts";
 
 /** Every built-in stage definition, application side first. */

@@ -4,8 +4,9 @@
  *
  * It is several times slower (one promise and one address object per datagram, batches of one;
  * see `docs/transports.md`) and cannot set socket options: `sockbuf` and `dscp` are ignored with a
- * warning. Address semantics are the same as {@link UdpTransport}'s, except that hostnames are
- * resolved with `Deno.resolveDns` (plus `localhost`), which does not read `/etc/hosts`, and that
+ * warning. Address semantics are the same as the libc transport's (`resolve.ts`), except that
+ * hostnames are resolved with `Deno.resolveDns` (plus `localhost`), which does not read
+ * `/etc/hosts`, and that
  * dual-stack listening relies on the system default (`bindv6only=0` on Linux and macOS).
  * Deno's UDP sockets cannot be connected, so the kernel never reports an unreachable server to
  * them: this transport has no `onEvent` (a client says nothing until its session times out).
@@ -27,8 +28,9 @@ import type {
   ReceiveHandler,
   TransportOptions,
 } from "../pipeline/transport.ts";
+import { denoLookup, dialHost, resolveHost } from "./resolve.ts";
 import { formatIp, type IpAddress, joinHostPort, parseIp } from "./sockaddr.ts";
-import type { UdpStats, UdpTransportConfig } from "./udp.ts";
+import { newUdpStats, type UdpStats, type UdpTransportConfig } from "./udp_common.ts";
 
 /** Datagrams waiting to be sent; more are dropped, as by a full kernel send buffer. */
 const SEND_QUEUE = 4096;
@@ -63,20 +65,7 @@ export class DenoUdpSocket implements DatagramSocket {
   /** The server of a dialled socket, else `null`. */
   readonly remoteAddr: DenoPeer | null;
   /** Counters (same fields as the libc transport; `rxWakeups` counts receives). */
-  readonly stats: UdpStats = {
-    rxPackets: 0,
-    txPackets: 0,
-    dropped: 0,
-    rxBytes: 0,
-    txBytes: 0,
-    rxOversize: 0,
-    rxForeign: 0,
-    txErrors: 0,
-    txLastErrno: 0,
-    rxWakeups: 0,
-    unreachable: 0,
-    rxErrors: 0,
-  };
+  readonly stats: UdpStats = newUdpStats();
   readonly #conn: Deno.DatagramConn;
   readonly #pool: PacketPool;
   readonly #max: number;
@@ -276,7 +265,7 @@ export class DenoUdpSocket implements DatagramSocket {
 }
 
 /**
- * UDP through `Deno.listenDatagram`: the fallback of {@link udpTransport}. Needs `--unstable-net`
+ * UDP through `Deno.listenDatagram`: the fallback `udpTransport()` (`udp_stage.ts`) picks. Needs `--unstable-net`
  * (or `"unstable": ["net"]` in deno.json) and `--allow-net`.
  */
 export class DenoUdpTransport implements DatagramTransport {
@@ -300,7 +289,7 @@ export class DenoUdpTransport implements DatagramTransport {
   /** Binds `host:port` (see the class docs for what the host means). */
   async listen(host: string, port: number, options: TransportOptions = {}): Promise<DenoUdpSocket> {
     this.#warnOptions(options);
-    const ip = await resolveHost(host);
+    const ip = await resolveHost(host, denoLookup);
     let conn: Deno.DatagramConn;
     if (ip === null) {
       try {
@@ -315,7 +304,7 @@ export class DenoUdpTransport implements DatagramTransport {
   /** A socket on an ephemeral port that talks to, and only hears from, `host:port`. */
   async dial(host: string, port: number, options: TransportOptions = {}): Promise<DenoUdpSocket> {
     this.#warnOptions(options);
-    const ip = (await resolveHost(host)) ?? parseIp("127.0.0.1")!;
+    const ip = await dialHost(host, denoLookup);
     const conn = Deno.listenDatagram({
       transport: "udp",
       hostname: ip.family === 4 ? "0.0.0.0" : "::",
@@ -329,24 +318,4 @@ export class DenoUdpTransport implements DatagramTransport {
     this.#warned = true;
     this.#log("udp: socket options (sockbuf, dscp) need the libc transport; ignored");
   }
-}
-
-/** `null` for every interface; an IP literal as is; a name via DNS, IPv4 first. */
-async function resolveHost(host: string): Promise<IpAddress | null> {
-  let h = host;
-  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
-  if (h === "" || h === "0.0.0.0" || h === "::") return null;
-  const ip = parseIp(h);
-  if (ip !== null) return ip;
-  if (h === "localhost") return parseIp("127.0.0.1");
-  for (const type of ["A", "AAAA"] as const) {
-    try {
-      const found = await Deno.resolveDns(h, type);
-      const first = found.map(parseIp).find((a) => a !== null);
-      if (first) return first;
-    } catch {
-      // try the next record type
-    }
-  }
-  throw new Error(`lookup ${host}: no address`);
 }

@@ -31,8 +31,18 @@ import type { BoundaryStageDefinition, StageContext, StageOptions } from "../pip
 import type { DatagramTransport, TransportOptions } from "../pipeline/transport.ts";
 import { C, Errno, type Libc } from "./libc.ts";
 import { type Poller, sharedPoller } from "./poller.ts";
-import { formatIp, type IpAddress, joinHostPort, parseIp } from "./sockaddr.ts";
-import { getaddrinfo, udpTransport } from "./udp.ts";
+import { checkPort, dialHost, getaddrinfo, type Lookup, resolveHost } from "./resolve.ts";
+import { anyAddress, formatIp, joinHostPort } from "./sockaddr.ts";
+import {
+  applySocketOptions,
+  bindTo,
+  connectTo,
+  localAddress,
+  openSocket,
+  setIntOption,
+  SyscallError,
+} from "./sockopt.ts";
+import { udpTransport } from "./udp_stage.ts";
 import {
   fakeTcpLibc,
   FakeTcpUnavailableError,
@@ -40,15 +50,7 @@ import {
   rawSocketFailure,
 } from "./faketcp/availability.ts";
 import { attachFilter, captureFilter, noPayload } from "./faketcp/bpf.ts";
-import {
-  bindTo,
-  connectNonBlocking,
-  drain,
-  localAddress,
-  openSocket,
-  setIntOption,
-  SyscallError,
-} from "./faketcp/kernel_tcp.ts";
+import { connectNonBlocking, drain } from "./faketcp/kernel_tcp.ts";
 import {
   FakeTcpDialSocket,
   FakeTcpListenSocket,
@@ -106,6 +108,7 @@ const CAPTURE_HEADROOM = 120;
  */
 export class FakeTcpTransport implements DatagramTransport {
   readonly #libc: Libc;
+  readonly #lookup: Lookup;
   readonly #poller: Poller;
   readonly #settings: SocketSettings;
   readonly #connectTimeoutMs: number;
@@ -128,6 +131,7 @@ export class FakeTcpTransport implements DatagramTransport {
       );
     }
     this.#libc = libc;
+    this.#lookup = (name) => getaddrinfo(libc, name);
     this.alsoServes = config.alsoServes ?? [];
     this.#poller = sharedPoller(libc);
     this.#settings = {
@@ -151,17 +155,17 @@ export class FakeTcpTransport implements DatagramTransport {
     options: TransportOptions = {},
   ): Promise<FakeTcpListenSocket> {
     checkPort(port);
-    const ip = await this.#resolve(host);
+    const ip = await resolveHost(host, this.#lookup);
     const libc = this.#libc, settings = this.#settings;
     const what = `listen tcp ${joinHostPort(ip === null ? "" : formatIp(ip), port)}`;
     let listenFamily: 4 | 6 = ip === null ? 6 : ip.family;
     let fd: number;
     try {
-      fd = openSocket(libc, listenFamily, C.SOCK_STREAM, 0, what);
+      fd = openSocket(libc, listenFamily, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0, what);
     } catch (e) {
       if (!(ip === null && e instanceof SyscallError && e.errno === Errno.EAFNOSUPPORT)) throw e;
       listenFamily = 4; // no IPv6 in this kernel
-      fd = openSocket(libc, listenFamily, C.SOCK_STREAM, 0, what);
+      fd = openSocket(libc, listenFamily, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0, what);
     }
     const raws: RawEndpoint[] = [];
     try {
@@ -169,7 +173,7 @@ export class FakeTcpTransport implements DatagramTransport {
         setIntOption(libc, fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 0);
       }
       setIntOption(libc, fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
-      bindTo(libc, fd, listenFamily, ip ?? wildcard(listenFamily), port, what);
+      bindTo(libc, fd, listenFamily, ip ?? anyAddress(listenFamily), port, what);
       const local = localAddress(libc, fd);
       const families: (4 | 6)[] = ip !== null ? [ip.family] : listenFamily === 6 ? [4, 6] : [4];
       for (const family of families) {
@@ -212,7 +216,7 @@ export class FakeTcpTransport implements DatagramTransport {
   ): Promise<FakeTcpDialSocket> {
     checkPort(port);
     if (port === 0) throw new RangeError("dial: port 0");
-    const ip = (await this.#resolve(host)) ?? parseIp("127.0.0.1")!;
+    const ip = await dialHost(host, this.#lookup);
     const libc = this.#libc, family = ip.family;
     const what = `dial tcp ${joinHostPort(formatIp(ip), port)}`;
     const raw = this.#openRaw(family, what);
@@ -221,9 +225,10 @@ export class FakeTcpTransport implements DatagramTransport {
     try {
       // Connecting the raw socket picks the source address (as routing would for the TCP
       // connection) and restricts capture to packets from the server.
-      connectRaw(libc, raw.fd, family, ip, what);
+      // IPv6 raw sockets read the port field as a protocol: leave it 0.
+      connectTo(libc, raw.fd, family, ip, 0, `${what}: connect raw socket`);
       const local = localAddress(libc, raw.fd);
-      tcp = openSocket(libc, family, C.SOCK_STREAM, 0, what);
+      tcp = openSocket(libc, family, C.SOCK_STREAM | C.SOCK_NONBLOCK, 0, what);
       bindTo(libc, tcp, family, local.ip, 0, what);
       const bound = localAddress(libc, tcp);
       this.#filterRaw(raw, captureFilter(family === 4, bound.port, port), options, what);
@@ -261,17 +266,20 @@ export class FakeTcpTransport implements DatagramTransport {
 
   #openRaw(family: 4 | 6, what: string): RawEndpoint {
     const libc = this.#libc;
-    const fd = libc.symbols.socket(
-      family === 4 ? C.AF_INET : C.AF_INET6,
-      C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC,
-      C.IPPROTO_TCP,
-    );
-    if (fd < 0) {
-      const e = libc.errno();
-      if (e === Errno.EPERM || e === Errno.EACCES) {
-        throw new FakeTcpUnavailableError(rawSocketFailure(libc, e));
+    let fd: number;
+    try {
+      fd = openSocket(
+        libc,
+        family,
+        C.SOCK_RAW | C.SOCK_NONBLOCK,
+        C.IPPROTO_TCP,
+        `${what}: raw socket`,
+      );
+    } catch (e) {
+      if (e instanceof SyscallError && (e.errno === Errno.EPERM || e.errno === Errno.EACCES)) {
+        throw new FakeTcpUnavailableError(rawSocketFailure(libc, e.errno));
       }
-      throw new SyscallError(libc.describe(`${what}: raw socket`, e), e);
+      throw e;
     }
     return new RawEndpoint(fd, family, this.#settings.batchSize, this.#settings.maxFlows);
   }
@@ -287,70 +295,11 @@ export class FakeTcpTransport implements DatagramTransport {
     const e = attachFilter(libc, raw.fd, prog);
     if (e !== 0) throw new SyscallError(libc.describe(`${what}: attach capture filter`, e), e);
     drain(libc, raw.fd, new Uint8Array(new ArrayBuffer(65536)));
-    const sockbuf = options.sockbuf ?? 0;
-    if (sockbuf > 0) {
-      for (
-        const [plain, force, name] of [
-          [C.SO_RCVBUF, C.SO_RCVBUFFORCE, "SO_RCVBUF"],
-          [C.SO_SNDBUF, C.SO_SNDBUFFORCE, "SO_SNDBUF"],
-        ] as const
-      ) {
-        const err = setIntOption(libc, raw.fd, C.SOL_SOCKET, plain, sockbuf);
-        if (err !== 0) log(`${what}: ${libc.describe(`setsockopt ${name}`, err)}`);
-        // Root may exceed rmem_max/wmem_max; a failure is silent, as for UDP.
-        setIntOption(libc, raw.fd, C.SOL_SOCKET, force, sockbuf);
-      }
-    }
-    const dscp = options.dscp ?? 0;
-    if (dscp > 0) {
-      const err = raw.family === 4
-        ? setIntOption(libc, raw.fd, C.IPPROTO_IP, C.IP_TOS, (dscp << 2) & 0xff)
-        : setIntOption(libc, raw.fd, C.IPPROTO_IPV6, C.IPV6_TCLASS, dscp & 0xff);
-      if (err !== 0) log(`${what}: ${libc.describe("set DSCP", err)}`);
-    }
-  }
-
-  /** `null` for every interface, else one address (literal, or resolved, IPv4 first). */
-  async #resolve(host: string): Promise<IpAddress | null> {
-    let h = host;
-    if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
-    if (h === "" || h === "0.0.0.0" || h === "::") return null;
-    const ip = parseIp(h);
-    if (ip !== null) return ip;
-    const all = await getaddrinfo(this.#libc, h);
-    const pick = all.find((a) => a.family === 4) ?? all[0];
-    if (pick === undefined) throw new Error(`lookup ${host}: no address`);
-    return pick;
-  }
-}
-
-function wildcard(family: 4 | 6): IpAddress {
-  return family === 4
-    ? { family: 4, bytes: new Uint8Array(4), scope: 0 }
-    : { family: 6, bytes: new Uint8Array(16), scope: 0 };
-}
-
-function connectRaw(libc: Libc, fd: number, family: 4 | 6, ip: IpAddress, what: string): void {
-  const sa = new Uint8Array(32);
-  // IPv6 raw sockets read the port field as a protocol: leave it 0.
-  const dv = new DataView(sa.buffer);
-  if (family === 4) {
-    dv.setUint16(0, C.AF_INET, true);
-    sa.set(ip.bytes, 4);
-  } else {
-    dv.setUint16(0, C.AF_INET6, true);
-    sa.set(ip.bytes, 8);
-    dv.setUint32(24, ip.scope, true);
-  }
-  if (libc.symbols.connect(fd, sa, family === 4 ? 16 : 28) < 0) {
-    const e = libc.errno();
-    throw new SyscallError(libc.describe(`${what}: connect raw socket`, e), e);
-  }
-}
-
-function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`bad port ${port}`);
+    applySocketOptions(libc, raw.fd, options, {
+      family: raw.family,
+      dualStack: false,
+      report: (line) => log(`${what}: ${line}`),
+    });
   }
 }
 

@@ -1,12 +1,45 @@
 /**
- * Sending a ring of prepared `mmsghdr` slots with `sendmmsg`, shared by the UDP and fake-TCP
- * transports: what a partial send, `EINTR`, a full buffer and a per-datagram error each mean.
+ * The `mmsghdr` rings of the UDP and fake-TCP transports: the struct layout, native addresses
+ * written into them, and sending a ring of prepared slots with `sendmmsg` (what a partial send,
+ * `EINTR`, a full buffer and a per-datagram error each mean).
  *
  * @module
  */
 
 import type { Packet } from "../pipeline/packet.ts";
-import { C, Errno, type Libc } from "./libc.ts";
+import { addressOf, C, Errno, type Libc } from "./libc.ts";
+
+/** `sizeof(struct mmsghdr)` on LP64: msghdr 56 + msg_len 4 + padding. */
+export const MMSGHDR = 64;
+/** `sizeof(struct iovec)` on LP64. */
+export const IOVEC = 16;
+/** Offsets in `struct mmsghdr` (LP64). */
+export const OFF_NAME = 0,
+  OFF_NAMELEN = 8,
+  OFF_IOV = 16,
+  OFF_IOVLEN = 24,
+  OFF_CONTROL = 32,
+  OFF_CONTROLLEN = 40,
+  OFF_FLAGS = 48,
+  OFF_LEN = 56;
+
+/** Writes a native address (below 2^53) as two little-endian u32 halves. */
+export function putAddress(v: DataView, at: number, addr: number): void {
+  v.setUint32(at, addr % 0x100000000, true);
+  v.setUint32(at + 4, Math.floor(addr / 0x100000000), true);
+}
+
+const bufferAddresses = new WeakMap<Uint8Array, number>();
+
+/** The native address of a pooled packet buffer, computed once per buffer. */
+export function bufferAddress(buf: Uint8Array): number {
+  let a = bufferAddresses.get(buf);
+  if (a === undefined) {
+    a = addressOf(buf);
+    bufferAddresses.set(buf, a);
+  }
+  return a;
+}
 
 /** Prepared `mmsghdr` slots and the packets whose bytes they point at. */
 export interface SendSlots {

@@ -25,6 +25,12 @@ import {
   pointerOf,
 } from "./libc.ts";
 
+/**
+ * Batches a readiness callback reads before it returns, so that one busy descriptor cannot
+ * starve the others: level-triggered, what it leaves makes the poller call it again.
+ */
+export const DRAIN_ROUNDS = 4;
+
 /** Events fetched per `epoll_wait` call. */
 const MAX_EVENTS = 256;
 /** The token of the wake-up eventfd; descriptor tokens start above it. */

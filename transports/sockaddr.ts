@@ -192,6 +192,13 @@ export function formatIPv6(b: Uint8Array, at = 0): string {
   return `${head}::${tail}`;
 }
 
+/** `0.0.0.0` or `::`: what a socket of `family` binds to take every interface. */
+export function anyAddress(family: 4 | 6): IpAddress {
+  return family === 4
+    ? { family: 4, bytes: new Uint8Array(4), scope: 0 }
+    : { family: 6, bytes: new Uint8Array(16), scope: 0 };
+}
+
 /** `host:port`, IPv6 in brackets, as Go's `net.JoinHostPort`. */
 export function joinHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;

@@ -17,8 +17,10 @@
  * packet buffer addresses are cached per buffer, and source addresses are interned per socket
  * ({@link PeerTable}).
  *
- * See `docs/transports.md` for the measurements behind this design, the address semantics, and
- * the fallback ({@link DenoUdpTransport}) used when FFI is unavailable.
+ * Socket setup (`-sockbuf`, `-dscp`, bind, connect) is shared with fake TCP in `sockopt.ts`, and
+ * what a host means in `resolve.ts`. See `docs/transports.md` for the measurements behind this
+ * design, the address semantics, and the fallback (`deno_udp.ts`, chosen in `udp_stage.ts`) used
+ * when FFI is unavailable.
  *
  * @module
  */
@@ -37,73 +39,45 @@ import type {
   ReceiveHandler,
   TransportEventHandler,
   TransportOptions,
-  TransportStats,
 } from "../pipeline/transport.ts";
-import type { BoundaryStageDefinition, StageContext, StageOptions } from "../pipeline/stage.ts";
-import { DenoUdpTransport } from "./deno_udp.ts";
-import { PEER_ERRORS, sendmmsgAll } from "./mmsg.ts";
-import { type Poller, sharedPoller } from "./poller.ts";
 import {
-  addressOf,
-  C,
-  Errno,
-  type Libc,
-  libcUnavailableReason,
-  loadLibc,
-  pointerOf,
-  tryLoadLibc,
-} from "./libc.ts";
+  bufferAddress,
+  IOVEC,
+  MMSGHDR,
+  OFF_FLAGS,
+  OFF_IOV,
+  OFF_IOVLEN,
+  OFF_LEN,
+  OFF_NAME,
+  OFF_NAMELEN,
+  PEER_ERRORS,
+  putAddress,
+  sendmmsgAll,
+} from "./mmsg.ts";
+import { DRAIN_ROUNDS, type Poller, sharedPoller } from "./poller.ts";
+import { addressOf, C, Errno, type Libc, loadLibc, pointerOf } from "./libc.ts";
+import { checkPort, dialHost, getaddrinfo, type Lookup, resolveHost } from "./resolve.ts";
 import {
+  anyAddress,
   formatIp,
   type IpAddress,
   joinHostPort,
   parseIp,
   PeerTable,
-  readSockaddr,
-  SOCKADDR_IN6_SIZE,
   SOCKADDR_SLOT,
   UdpPeer,
-  writeSockaddr,
 } from "./sockaddr.ts";
-
-/** Settings of a {@link UdpTransport} that apply to every socket it makes. */
-export interface UdpTransportConfig {
-  /** Where received packets come from (default: the process-wide pool). */
-  pool?: PacketPool;
-  /** Datagrams per `recvmmsg`/`sendmmsg` call (default 64, at most 1024). */
-  batchSize?: number;
-  /** Largest datagram accepted; longer ones are dropped and counted (default 1500). */
-  maxDatagram?: number;
-  /** Distinct peers a socket interns before its table starts again (default 65536). */
-  maxPeers?: number;
-  /** One-line diagnostics (option failures, receive errors). Silent by default. */
-  log?: (line: string) => void;
-}
-
-/** {@link TransportStats} plus the details behind `dropped`. */
-export interface UdpStats extends TransportStats {
-  /** Payload bytes received (delivered datagrams only). */
-  rxBytes: number;
-  /** Payload bytes sent. */
-  txBytes: number;
-  /** Received datagrams longer than `maxDatagram` (part of `dropped`). */
-  rxOversize: number;
-  /** Datagrams a dialled socket got from someone other than its server (part of `dropped`). */
-  rxForeign: number;
-  /** Datagrams not sent: full send buffer, kernel errors, no destination (part of `dropped`). */
-  txErrors: number;
-  /** errno of the last failed send, 0 if none. */
-  txLastErrno: number;
-  /** Completed receive calls (datagrams per wakeup = rxPackets / rxWakeups, roughly). */
-  rxWakeups: number;
-  /** ICMP errors about the server a dialled socket reported (each an `unreachable` event). */
-  unreachable: number;
-  /** Receive calls that failed with a transient error and were tried again. */
-  rxErrors: number;
-}
-
-/** Batches one readiness callback may read before yielding to other sockets. */
-const DRAIN_ROUNDS = 4;
+import {
+  applySocketOptions,
+  bindTo,
+  connectTo,
+  getIntOption,
+  localAddress,
+  openSocket,
+  setIntOption,
+  SyscallError,
+} from "./sockopt.ts";
+import { newUdpStats, type UdpStats, type UdpTransportConfig } from "./udp_common.ts";
 
 /**
  * `recvmmsg` errors that leave the socket usable: the {@link PEER_ERRORS} a connected socket
@@ -119,28 +93,6 @@ const RECV_TRANSIENT: ReadonlySet<number> = new Set([
   Errno.ETIMEDOUT,
   Errno.EMSGSIZE,
 ]);
-
-const MMSGHDR = 64; // sizeof(struct mmsghdr) on LP64: msghdr 56 + msg_len 4 + padding
-const IOVEC = 16;
-const OFF_NAME = 0, OFF_NAMELEN = 8, OFF_IOV = 16, OFF_IOVLEN = 24, OFF_FLAGS = 48, OFF_LEN = 56;
-
-/** Writes a native address (below 2^53) as two little-endian u32 halves. */
-function putAddress(v: DataView, at: number, addr: number): void {
-  v.setUint32(at, addr % 0x100000000, true);
-  v.setUint32(at + 4, Math.floor(addr / 0x100000000), true);
-}
-
-const bufferAddresses = new WeakMap<Uint8Array, number>();
-
-/** The native address of a pooled packet buffer, computed once per buffer. */
-function bufferAddress(buf: Uint8Array): number {
-  let a = bufferAddresses.get(buf);
-  if (a === undefined) {
-    a = addressOf(buf);
-    bufferAddresses.set(buf, a);
-  }
-  return a;
-}
 
 /** `mmsghdr`s, `iovec`s and `sockaddr` slots for one `recvmmsg`/`sendmmsg` call, off-heap. */
 class MsgRing {
@@ -193,20 +145,7 @@ export class UdpSocket implements DatagramSocket {
   /** 4 for an AF_INET socket, 6 for AF_INET6 (dual-stack when bound to the wildcard). */
   readonly family: 4 | 6;
   /** Counters. */
-  readonly stats: UdpStats = {
-    rxPackets: 0,
-    txPackets: 0,
-    dropped: 0,
-    rxBytes: 0,
-    txBytes: 0,
-    rxOversize: 0,
-    rxForeign: 0,
-    txErrors: 0,
-    txLastErrno: 0,
-    rxWakeups: 0,
-    unreachable: 0,
-    rxErrors: 0,
-  };
+  readonly stats: UdpStats = newUdpStats();
   /** The interned addresses of this socket's peers. */
   readonly peers: PeerTable;
 
@@ -267,18 +206,12 @@ export class UdpSocket implements DatagramSocket {
 
   /** Reads an integer socket option (`getsockopt`); throws with errno text on failure. */
   getOption(level: number, name: number): number {
-    const val = new Uint8Array(4), len = new Uint32Array([4]);
-    if (this.#libc.symbols.getsockopt(this.fd, level, name, val, new Uint8Array(len.buffer)) < 0) {
-      throw new Error(this.#libc.describe(`getsockopt(${level}, ${name})`));
-    }
-    return new DataView(val.buffer).getInt32(0, true);
+    return getIntOption(this.#libc, this.fd, level, name);
   }
 
   /** Sets an integer socket option (`setsockopt`); returns the errno, 0 on success. */
   setOption(level: number, name: number, value: number): number {
-    const val = new Uint8Array(4);
-    new DataView(val.buffer).setInt32(0, value, true);
-    return this.#libc.symbols.setsockopt(this.fd, level, name, val, 4) < 0 ? this.#libc.errno() : 0;
+    return setIntOption(this.#libc, this.fd, level, name, value);
   }
 
   /** Sends each packet to `to`, else its `peer`, else the dialled server; releases them and empties the batch. */
@@ -487,36 +420,29 @@ export class UdpSocket implements DatagramSocket {
   }
 
   #sockname(): UdpPeer {
-    const buf = new Uint8Array(SOCKADDR_SLOT), len = new Uint32Array([SOCKADDR_SLOT]);
-    if (this.#libc.symbols.getsockname(this.fd, buf, new Uint8Array(len.buffer)) < 0) {
-      throw new Error(this.#libc.describe("getsockname"));
-    }
-    const sa = readSockaddr(buf, 0, len[0]);
-    if (sa === null) throw new Error("getsockname: unexpected address family");
+    const sa = localAddress(this.#libc, this.fd);
     // The local address gets its own table so that it never counts against the peers.
     return new PeerTable(this.family, 1, addressOf).intern(sa.ip, sa.port);
   }
 }
 
-/** What a host string means to {@link UdpTransport}. */
-type Target = { kind: "wildcard" } | { kind: "ip"; ip: IpAddress };
-
 /**
- * UDP sockets through libc. Needs FFI (`--allow-ffi`) on Linux; see {@link udpTransport} for the
- * version that falls back to {@link DenoUdpTransport} elsewhere.
+ * UDP sockets through libc. Needs FFI (`--allow-ffi`) on Linux; `udpTransport()` (`udp_stage.ts`)
+ * falls back to the Deno transport elsewhere.
  *
  * Addresses: `listen("")`, `listen(":port")`-style empty host, `"0.0.0.0"` and `"::"` bind every
  * interface, IPv4 and IPv6, on one dual-stack IPv6 socket (as Go's `net.ListenUDP("udp", ...)`),
  * with IPv4 peers reported as plain IPv4 (`127.0.0.1`, not `::ffff:127.0.0.1`); an IPv4 literal
  * binds an IPv4 socket; an IPv6 literal (with or without brackets, numeric `%zone` allowed) an
  * IPv6 one; a hostname is resolved with `getaddrinfo`, IPv4 preferred (as Go's resolver does for
- * `"udp"`). `dial` opens an IPv4 socket for an IPv4 server and a dual-stack IPv6 one otherwise,
+ * `"udp"`; `resolve.ts`). `dial` opens an IPv4 socket for an IPv4 server and a dual-stack IPv6 one otherwise,
  * bound to an ephemeral port, and accepts datagrams only from the server's exact ip:port
  * (kcptun 2026 behaviour; others are counted in `stats.rxForeign`).
  */
 export class UdpTransport implements DatagramTransport {
   readonly #libc: Libc;
   readonly #config: Required<UdpTransportConfig>;
+  readonly #lookup: Lookup;
 
   /** Throws `LibcUnavailableError` when FFI or libc is unavailable. */
   constructor(config: UdpTransportConfig = {}, libc: Libc = loadLibc()) {
@@ -534,6 +460,7 @@ export class UdpTransport implements DatagramTransport {
       );
     }
     this.#libc = libc;
+    this.#lookup = (name) => getaddrinfo(libc, name);
     this.#config = {
       pool,
       batchSize,
@@ -546,25 +473,23 @@ export class UdpTransport implements DatagramTransport {
   /** Binds `host:port` (see the class docs for what the host means). */
   async listen(host: string, port: number, options: TransportOptions = {}): Promise<UdpSocket> {
     checkPort(port);
-    const target = await this.#target(host);
-    if (target.kind === "wildcard") {
+    const ip = await resolveHost(host, this.#lookup);
+    if (ip === null) {
       try {
         return this.#open(6, null, port, null, options);
       } catch (e) {
-        if (!(e instanceof AddressFamilyError)) throw e;
+        if (!(e instanceof SyscallError && e.errno === Errno.EAFNOSUPPORT)) throw e;
         return this.#open(4, null, port, null, options); // no IPv6 in this kernel
       }
     }
-    return this.#open(target.ip.family, target.ip, port, null, options);
+    return this.#open(ip.family, ip, port, null, options);
   }
 
   /** A socket on an ephemeral port that talks to, and only hears from, `host:port`. */
   async dial(host: string, port: number, options: TransportOptions = {}): Promise<UdpSocket> {
     checkPort(port);
     if (port === 0) throw new RangeError("dial: port 0");
-    const target = await this.#target(host);
-    // Go dials an empty host as the local system; loopback is what that reaches.
-    const ip = target.kind === "ip" ? target.ip : parseIp("127.0.0.1")!;
+    const ip = await dialHost(host, this.#lookup);
     return this.#open(ip.family, null, 0, { ip, port }, options);
   }
 
@@ -572,21 +497,8 @@ export class UdpTransport implements DatagramTransport {
    * Resolves a host to one IP address as `listen`/`dial` do: literals as they are, names through
    * `getaddrinfo` (so `/etc/hosts` counts), IPv4 first. `""` resolves to `null` (every interface).
    */
-  async resolve(host: string): Promise<IpAddress | null> {
-    const t = await this.#target(host);
-    return t.kind === "wildcard" ? null : t.ip;
-  }
-
-  async #target(host: string): Promise<Target> {
-    let h = host;
-    if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
-    if (h === "" || h === "0.0.0.0" || h === "::") return { kind: "wildcard" };
-    const ip = parseIp(h);
-    if (ip !== null) return { kind: "ip", ip };
-    const all = await getaddrinfo(this.#libc, h);
-    const pick = all.find((a) => a.family === 4) ?? all[0];
-    if (pick === undefined) throw new Error(`lookup ${host}: no address`);
-    return { kind: "ip", ip: pick };
+  resolve(host: string): Promise<IpAddress | null> {
+    return resolveHost(host, this.#lookup);
   }
 
   #open(
@@ -596,157 +508,30 @@ export class UdpTransport implements DatagramTransport {
     remote: { ip: IpAddress; port: number } | null,
     options: TransportOptions,
   ): UdpSocket {
-    const libc = this.#libc, sym = libc.symbols, log = this.#config.log;
+    const libc = this.#libc, cfg = this.#config;
     const what = remote !== null
       ? `dial udp ${joinHostPort(formatIp(remote.ip), remote.port)}`
       : `listen udp ${joinHostPort(bindIp === null ? "" : formatIp(bindIp), port)}`;
-    const fd = sym.socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      const e = libc.errno();
-      if (e === Errno.EAFNOSUPPORT) throw new AddressFamilyError(libc.describe(what, e));
-      throw new Error(libc.describe(what, e));
-    }
+    const fd = openSocket(libc, family, C.SOCK_DGRAM, 0, what);
     try {
-      const setInt = (level: number, name: number, value: number): number => {
-        const b = new Uint8Array(4);
-        new DataView(b.buffer).setInt32(0, value, true);
-        return sym.setsockopt(fd, level, name, b, 4) < 0 ? libc.errno() : 0;
-      };
-      const getInt = (level: number, name: number): number => {
-        const b = new Uint8Array(4), l = new Uint32Array([4]);
-        sym.getsockopt(fd, level, name, b, new Uint8Array(l.buffer));
-        return new DataView(b.buffer).getInt32(0, true);
-      };
-      if (family === 6) setInt(C.IPPROTO_IPV6, C.IPV6_V6ONLY, 0);
-      const sockbuf = options.sockbuf ?? 0;
-      if (sockbuf > 0) {
-        for (
-          const [plain, force, name] of [
-            [C.SO_RCVBUF, C.SO_RCVBUFFORCE, "SO_RCVBUF"],
-            [C.SO_SNDBUF, C.SO_SNDBUFFORCE, "SO_SNDBUF"],
-          ] as const
-        ) {
-          const e = setInt(C.SOL_SOCKET, plain, sockbuf);
-          if (e !== 0) log(`${what}: ${libc.describe(`setsockopt ${name}`, e)}`);
-          // The kernel doubles what it grants; less than double means rmem/wmem_max capped it.
-          if (getInt(C.SOL_SOCKET, plain) < 2 * sockbuf) setInt(C.SOL_SOCKET, force, sockbuf);
-        }
-      }
-      const dscp = options.dscp ?? 0;
-      if (dscp > 0) {
-        if (family === 4) {
-          const e = setInt(C.IPPROTO_IP, C.IP_TOS, (dscp << 2) & 0xff);
-          if (e !== 0) log(`${what}: ${libc.describe("set DSCP (IP_TOS)", e)}`);
-        } else {
-          const e = setInt(C.IPPROTO_IPV6, C.IPV6_TCLASS, dscp & 0xff);
-          if (e !== 0) log(`${what}: ${libc.describe("set DSCP (IPV6_TCLASS)", e)}`);
-          // IPv4 peers of a dual-stack socket take their TOS from the IPv4 option.
-          setInt(C.IPPROTO_IP, C.IP_TOS, (dscp << 2) & 0xff);
-        }
-      }
-      const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
-      const wildcard: IpAddress = family === 4
-        ? { family: 4, bytes: new Uint8Array(4), scope: 0 }
-        : { family: 6, bytes: new Uint8Array(16), scope: 0 };
-      const salen = writeSockaddr(sa, 0, family, bindIp ?? wildcard, port);
-      if (sym.bind(fd, sa, salen) < 0) throw new Error(libc.describe(what));
-      const cfg = this.#config;
+      if (family === 6) setIntOption(libc, fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 0);
+      applySocketOptions(libc, fd, options, {
+        family,
+        dualStack: family === 6,
+        report: (line) => cfg.log(`${what}: ${line}`),
+      });
+      bindTo(libc, fd, family, bindIp ?? anyAddress(family), port, what);
       const peers = new PeerTable(family, cfg.maxPeers, addressOf);
       const remotePeer = remote === null ? null : peers.intern(remote.ip, remote.port);
       // Made before connect(), so that localAddr is the wildcard Go's kcptun prints.
       const socket = new UdpSocket(libc, fd, family, peers, remotePeer, cfg, sharedPoller(libc));
-      if (remote !== null) {
-        // Connected, the kernel passes on ICMP errors about the server (nobody listening there)
-        // as ECONNREFUSED from the next receive or send, and drops datagrams from anyone else.
-        const rl = writeSockaddr(sa, 0, family, remote.ip, remote.port);
-        if (sym.connect(fd, sa, rl) < 0) throw new Error(libc.describe(what));
-      }
+      // Connected, the kernel passes on ICMP errors about the server (nobody listening there)
+      // as ECONNREFUSED from the next receive or send, and drops datagrams from anyone else.
+      if (remote !== null) connectTo(libc, fd, family, remote.ip, remote.port, what);
       return socket;
     } catch (e) {
-      sym.close(fd);
+      libc.symbols.close(fd);
       throw e;
     }
   }
 }
-
-/**
- * The UDP transport to use: {@link UdpTransport} when libc can be loaded through FFI, otherwise
- * {@link DenoUdpTransport} after one warning line (to `config.log`, or stderr when no log is given)
- * saying why and what is lost (speed, `-sockbuf`, `-dscp`).
- */
-export function udpTransport(config: UdpTransportConfig = {}): DatagramTransport {
-  const libc = tryLoadLibc();
-  if (libc !== null) return new UdpTransport(config, libc);
-  const warn = config.log ?? ((line: string) => console.error(line));
-  warn(
-    `udp: ${libcUnavailableReason()}; falling back to Deno.listenDatagram ` +
-      `(slower, -sockbuf and -dscp ignored)`,
-  );
-  return new DenoUdpTransport(config);
-}
-
-class AddressFamilyError extends Error {}
-
-function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`bad port ${port}`);
-  }
-}
-
-/**
- * `getaddrinfo(host)` for UDP, on a blocking-pool thread. Returns the addresses in resolver
- * order, de-duplicated; throws with the resolver's message when the name does not resolve.
- */
-export async function getaddrinfo(libc: Libc, host: string): Promise<IpAddress[]> {
-  const sym = libc.symbols;
-  const node = new Uint8Array(new ArrayBuffer(host.length * 3 + 1));
-  const { written } = new TextEncoder().encodeInto(host, node);
-  node[written] = 0;
-  const hints = new Uint8Array(new ArrayBuffer(48)); // struct addrinfo
-  new DataView(hints.buffer).setInt32(8, C.SOCK_DGRAM, true); // ai_socktype
-  const out = new BigUint64Array(new ArrayBuffer(8));
-  const rc = await sym.getaddrinfoAsync(pointerOf(node), null, pointerOf(hints), pointerOf(out));
-  // The thread read these buffers; keep them reachable until the call is over.
-  void node.byteLength, void hints.byteLength;
-  if (rc !== 0) {
-    const msg = sym.gai_strerror(rc);
-    throw new Error(`lookup ${host}: ${msg ? Deno.UnsafePointerView.getCString(msg) : rc}`);
-  }
-  const result: IpAddress[] = [];
-  const seen = new Set<string>();
-  let ai = Deno.UnsafePointer.create(out[0]);
-  const head = ai;
-  try {
-    while (ai !== null) {
-      const v = new Deno.UnsafePointerView(ai);
-      const addrlen = v.getUint32(16);
-      const addr = v.getPointer(24);
-      if (addr !== null && addrlen <= SOCKADDR_SLOT) {
-        const bytes = new Uint8Array(SOCKADDR_SLOT);
-        Deno.UnsafePointerView.copyInto(addr, bytes.subarray(0, addrlen));
-        const sa = readSockaddr(bytes, 0, addrlen);
-        if (sa !== null) {
-          const k = sa.ip.bytes.join(".") + "%" + sa.ip.scope;
-          if (!seen.has(k)) {
-            seen.add(k);
-            result.push(sa.ip);
-          }
-        }
-      }
-      ai = v.getPointer(40);
-    }
-  } finally {
-    if (head !== null) sym.freeaddrinfo(head);
-  }
-  return result;
-}
-
-/** The `udp` boundary stage definition (role "transport"): the libc transport, pooled packets. */
-export const udpStage: BoundaryStageDefinition = {
-  name: "udp",
-  kind: "boundary",
-  role: "transport",
-  description: "UDP datagrams (recvmmsg/sendmmsg through libc; Deno.listenDatagram without FFI)",
-  create: (_options: StageOptions, ctx: StageContext): DatagramTransport =>
-    udpTransport({ pool: ctx.pool, log: ctx.log }),
-};

@@ -2,7 +2,8 @@ import { PacketBatch, PacketPool, type PeerAddress } from "../../pipeline/packet
 import { C, loadLibc } from "../../transports/libc.ts";
 import { sharedPoller } from "../../transports/poller.ts";
 import { UdpPeer } from "../../transports/sockaddr.ts";
-import { type UdpSocket, UdpTransport, udpTransport } from "../../transports/udp.ts";
+import { type UdpSocket, UdpTransport } from "../../transports/udp.ts";
+import { udpTransport } from "../../transports/udp_stage.ts";
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import { batchOf, Collector, payloads, turns } from "./helpers.ts";
 

@@ -13,115 +13,8 @@
 
 import { C, EPOLL_EVENT_SIZE, Errno, type Libc, pointerOf } from "../libc.ts";
 import type { Poller } from "../poller.ts";
-import { type IpAddress, readSockaddr, SOCKADDR_SLOT, writeSockaddr } from "../sockaddr.ts";
-
-/** An error from a system call, with its errno. */
-export class SyscallError extends Error {
-  /** Names the error class in messages. */
-  override name = "SyscallError";
-  /** The errno value. */
-  readonly errno: number;
-
-  /** `message` is the whole line (see `Libc.describe`). */
-  constructor(message: string, errno: number) {
-    super(message);
-    this.errno = errno;
-  }
-}
-
-/** Sets an integer socket option; returns errno (0 on success). */
-export function setIntOption(
-  libc: Libc,
-  fd: number,
-  level: number,
-  name: number,
-  value: number,
-): number {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, value, true);
-  return libc.symbols.setsockopt(fd, level, name, b, 4) < 0 ? libc.errno() : 0;
-}
-
-/** Reads an integer socket option; throws {@link SyscallError} on failure. */
-export function getIntOption(libc: Libc, fd: number, level: number, name: number): number {
-  const b = new Uint8Array(4), l = new Uint32Array([4]);
-  if (libc.symbols.getsockopt(fd, level, name, b, new Uint8Array(l.buffer)) < 0) {
-    const e = libc.errno();
-    throw new SyscallError(libc.describe(`getsockopt(${level}, ${name})`, e), e);
-  }
-  return new DataView(b.buffer).getInt32(0, true);
-}
-
-/** An address as `getsockname`/`getpeername` report it (IPv4-mapped shown as IPv4). */
-export interface SocketAddress {
-  /** The IP address. */
-  ip: IpAddress;
-  /** The port. */
-  port: number;
-}
-
-/** `getsockname(fd)`. */
-export function localAddress(libc: Libc, fd: number): SocketAddress {
-  return nameOf(libc, fd, false);
-}
-
-/** `getpeername(fd)`. */
-export function remoteAddress(libc: Libc, fd: number): SocketAddress {
-  return nameOf(libc, fd, true);
-}
-
-function nameOf(libc: Libc, fd: number, peer: boolean): SocketAddress {
-  const buf = new Uint8Array(SOCKADDR_SLOT), len = new Uint32Array([SOCKADDR_SLOT]);
-  const sym = libc.symbols;
-  const rc = peer
-    ? sym.getpeername(fd, buf, new Uint8Array(len.buffer))
-    : sym.getsockname(fd, buf, new Uint8Array(len.buffer));
-  const what = peer ? "getpeername" : "getsockname";
-  if (rc < 0) {
-    const e = libc.errno();
-    throw new SyscallError(libc.describe(what, e), e);
-  }
-  const sa = readSockaddr(buf, 0, len[0]);
-  if (sa === null) throw new SyscallError(`${what}: unexpected address family`, Errno.EINVAL);
-  return sa;
-}
-
-/** A non-blocking, close-on-exec socket; throws {@link SyscallError} (with `what`) on failure. */
-export function openSocket(
-  libc: Libc,
-  family: 4 | 6,
-  type: number,
-  protocol: number,
-  what: string,
-): number {
-  const fd = libc.symbols.socket(
-    family === 4 ? C.AF_INET : C.AF_INET6,
-    type | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC,
-    protocol,
-  );
-  if (fd < 0) {
-    const e = libc.errno();
-    throw new SyscallError(libc.describe(what, e), e);
-  }
-  return fd;
-}
-
-/** `bind(fd, ip:port)` in the socket's family; throws {@link SyscallError}. */
-export function bindTo(
-  libc: Libc,
-  fd: number,
-  family: 4 | 6,
-  ip: IpAddress,
-  port: number,
-  what: string,
-): void {
-  const sa = new Uint8Array(SOCKADDR_SLOT);
-  const len = writeSockaddr(sa, 0, family, ip, port);
-  if (libc.symbols.bind(fd, sa, len) < 0) {
-    const e = libc.errno();
-    throw new SyscallError(libc.describe(what, e), e);
-  }
-}
+import type { IpAddress } from "../sockaddr.ts";
+import { getIntOption, setIntOption, SyscallError, tryConnect } from "../sockopt.ts";
 
 /**
  * Sets the TTL (IPv4) or hop limit (IPv6) of the packets the kernel sends for `fd`. A dual-stack
@@ -174,10 +67,8 @@ export function connectNonBlocking(
   timeoutMs: number,
   what: string,
 ): Promise<void> {
-  const sa = new Uint8Array(SOCKADDR_SLOT);
-  const len = writeSockaddr(sa, 0, family, ip, port);
-  if (libc.symbols.connect(fd, sa, len) === 0) return Promise.resolve();
-  const e = libc.errno();
+  const e = tryConnect(libc, fd, family, ip, port);
+  if (e === 0) return Promise.resolve();
   if (e !== Errno.EINPROGRESS) {
     return Promise.reject(new SyscallError(libc.describe(what, e), e));
   }

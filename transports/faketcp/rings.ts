@@ -11,39 +11,20 @@
 
 import type { Packet } from "../../pipeline/packet.ts";
 import { addressOf, pointerOf } from "../libc.ts";
+import {
+  bufferAddress,
+  IOVEC,
+  MMSGHDR,
+  OFF_CONTROL,
+  OFF_CONTROLLEN,
+  OFF_IOV,
+  OFF_IOVLEN,
+  OFF_NAME,
+  OFF_NAMELEN,
+  putAddress,
+} from "../mmsg.ts";
 import { SOCKADDR_SLOT } from "../sockaddr.ts";
 import { TCP_HEADER } from "./segment.ts";
-
-/** sizeof(struct mmsghdr) on LP64: msghdr 56 + msg_len 4 + padding. */
-export const MMSGHDR = 64;
-const IOVEC = 16;
-/** Offsets in `struct mmsghdr`. */
-export const OFF_NAME = 0,
-  OFF_NAMELEN = 8,
-  OFF_IOV = 16,
-  OFF_IOVLEN = 24,
-  OFF_CONTROL = 32,
-  OFF_CONTROLLEN = 40,
-  OFF_FLAGS = 48,
-  OFF_LEN = 56;
-
-/** Writes a native address (below 2^53) as two little-endian u32 halves. */
-export function putAddress(v: DataView, at: number, addr: number): void {
-  v.setUint32(at, addr % 0x100000000, true);
-  v.setUint32(at + 4, Math.floor(addr / 0x100000000), true);
-}
-
-const bufferAddresses = new WeakMap<Uint8Array, number>();
-
-/** The native address of a pooled packet buffer, computed once per buffer. */
-export function bufferAddress(buf: Uint8Array): number {
-  let a = bufferAddresses.get(buf);
-  if (a === undefined) {
-    a = addressOf(buf);
-    bufferAddresses.set(buf, a);
-  }
-  return a;
-}
 
 /** `recvmmsg` slots: one iovec per slot over a whole packet buffer, plus a source address. */
 export class RecvRing {

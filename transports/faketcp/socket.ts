@@ -8,12 +8,12 @@
  * @module
  */
 
-import { sendmmsgAll } from "../mmsg.ts";
+import { MMSGHDR, OFF_FLAGS, OFF_LEN, OFF_NAMELEN, sendmmsgAll } from "../mmsg.ts";
 import { LineLimiter } from "../../pipeline/log_limit.ts";
 import { PacketBatch, type PacketPool, type PeerAddress } from "../../pipeline/packet.ts";
 import type { DatagramSocket, ReceiveHandler, TransportStats } from "../../pipeline/transport.ts";
 import { addressOf, C, Errno, type Libc } from "../libc.ts";
-import type { Poller } from "../poller.ts";
+import { DRAIN_ROUNDS, type Poller } from "../poller.ts";
 import {
   type IpAddress,
   PeerTable,
@@ -21,18 +21,11 @@ import {
   type UdpPeer,
   writeSockaddr,
 } from "../sockaddr.ts";
+import { localAddress, remoteAddress, SyscallError } from "../sockopt.ts";
 import { attachFilter, dropAll } from "./bpf.ts";
 import { FlowState, takeSequence, trackSegment, WindowSource } from "./flow.ts";
-import {
-  abortiveClose,
-  acceptOne,
-  drain,
-  localAddress,
-  remoteAddress,
-  setTtl,
-  SyscallError,
-} from "./kernel_tcp.ts";
-import { MMSGHDR, OFF_FLAGS, OFF_LEN, OFF_NAMELEN, RecvRing, SendRing } from "./rings.ts";
+import { abortiveClose, acceptOne, drain, setTtl } from "./kernel_tcp.ts";
+import { RecvRing, SendRing } from "./rings.ts";
 import {
   ipv4TcpOffset,
   pseudoHeaderSum,
@@ -97,9 +90,6 @@ export interface SocketSettings {
   /** One-line diagnostics. */
   log: (line: string) => void;
 }
-
-/** Batches one readiness callback may read before yielding to other sockets. */
-const DRAIN_ROUNDS = 4;
 
 /** One raw IP socket (protocol TCP) with its rings. */
 export class RawEndpoint {
