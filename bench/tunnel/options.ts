@@ -45,7 +45,7 @@ export const GOAL_DEFAULTS: GoalOptions = {
   idleSeconds: 2,
   afterSeconds: 5,
   badPings: 300,
-  badSeconds: 90,
+  badSeconds: 180,
   badLoss: 0.1,
   badBurst: 4,
   badDelayMs: 50,
@@ -167,7 +167,7 @@ The goals run (issue 12's table: every row, ours, Go, ours:Go, goal, met):
   --goals             per round, alternated ours, Go on fresh processes: kcptun defaults
                       (idle RSS, cold pings, bulk, parallel, idle RSS again, warm pings,
                       short connections), then bulk with -crypt none -nocomp -ds 0 -ps 0,
-                      then pings over the 'bad' link; --runs rounds (default 3); ~9 min.
+                      then pings over the 'bad' link; --runs rounds (default 3); ~13 min.
                       Takes --runs --seconds --streams --warmup --ping-size --seed --flags
                       --key --deno-flags --cpu-prof --only --no-ceiling --json --go-*.
   --cold-pings N      pings right after start, nothing before them (default 300)
@@ -175,7 +175,7 @@ The goals run (issue 12's table: every row, ours, Go, ours:Go, goal, met):
   --idle-seconds S    idle after start before the first idle RSS reading (default 2)
   --after-seconds S   idle after the load before the second idle RSS reading (default 5)
   --bad-pings N       'bad' link pings ... (default 300)
-  --bad-seconds S     ... or S seconds (default 90)
+  --bad-seconds S     ... or S seconds (default 180)
   --bad-loss P        'bad' link drop probability each way (default 0.1)
   --bad-burst L       'bad' link mean drop run length in datagrams (default 4)
   --bad-delay-ms MS   'bad' link one-way delay (default 50)
