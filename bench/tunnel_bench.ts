@@ -16,6 +16,11 @@
  * Prints one table per case (ours, Go, ours/Go) and one line `TUNNEL_BENCH_JSON {...}` with
  * everything (also written to `--json PATH`). What each number means: docs/tunnel-bench.md.
  *
+ * With `--goals` it measures issue 12's table instead (`tunnel/goals_run.ts`): per round, three
+ * process sets (kcptun defaults, `-crypt none -nocomp -ds 0 -ps 0`, the bursty `bad` link), each
+ * alternated ours then Go on fresh processes, and prints every row with ours, Go, ours:Go, the goal
+ * and met / not met (medians and min–max over the rounds).
+ *
  * @module
  */
 
@@ -31,6 +36,8 @@ import {
   type RunResult,
 } from "./tunnel/run.ts";
 import { randomBlock } from "./tunnel/load.ts";
+import { formatGoalsTable, tally } from "./tunnel/goals.ts";
+import { badRelay, goalsCeiling, runGoals, setFlags } from "./tunnel/goals_run.ts";
 
 function fail(message: string): never {
   console.error(`tunnel_bench: ${message}`);
@@ -131,6 +138,94 @@ async function main(): Promise<void> {
     `tunnel bench: deno ${meta.deno}, Go kcptun ${meta.go ?? "-"}, ${meta.cpus} CPUs, ` +
       `load ${meta.loadavgAtStart.map((x) => x.toFixed(2)).join(" ")}`,
   );
+
+  const block = randomBlock();
+  if (o.goals) {
+    await goals(o, meta, block, started);
+  } else {
+    await perCase(o, meta, block, started);
+  }
+  await stopAll();
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+}
+
+type Meta = Record<string, unknown>;
+
+function writeJson(o: BenchOptions, json: unknown): void {
+  const line = JSON.stringify(
+    json,
+    (_k, v) => typeof v === "number" && !Number.isFinite(v) ? null : v,
+  );
+  console.log(`\nTUNNEL_BENCH_JSON ${line}`);
+  if (o.jsonPath !== null) Deno.writeTextFileSync(o.jsonPath, line + "\n");
+}
+
+/** `--goals`: issue 12's table, every row over `o.runs` alternated rounds. */
+async function goals(o: BenchOptions, meta: Meta, block: Uint8Array, started: Date): Promise<void> {
+  const g = o.goal;
+  const relay = badRelay(o);
+  console.log(
+    `goals: ${o.runs} rounds; each round runs three process sets, ours then Go, fresh processes ` +
+      `each: defaults${o.extraFlags.length ? ` + ${o.extraFlags.join(" ")}` : ""} (idle ` +
+      `${g.idleSeconds} s, ${g.coldPings} cold pings, warm-up ${o.warmup} s, bulk and ` +
+      `${o.streams} streams ${o.seconds} s each, idle ${g.afterSeconds} s, ${g.warmPings} warm ` +
+      `pings, ${g.shortConns} short connections ${g.shortParallel} at a time); bare ` +
+      `${setFlags("bare", o).join(" ")} (bulk); bad link ${relay.loss * 100}% loss in bursts of ` +
+      `${relay.burst}, ${relay.delayMs} ms each way, seed ${relay.seed} (${g.badPings} pings or ` +
+      `${g.badSeconds} s)` + (o.denoFlags.length ? `; deno flags ${o.denoFlags.join(" ")}` : ""),
+  );
+  // The ceiling also warms the load generator itself (its JIT), so that the first measured run's
+  // pings are not slowed by this process; --no-ceiling keeps a short warm-up for that reason.
+  const ceiling = await goalsCeiling(
+    block,
+    o.noCeiling
+      ? { ...o, seconds: 0.3, goal: { ...o.goal, shortConns: Math.min(200, g.shortConns) } }
+      : o,
+  );
+  if (!o.noCeiling) {
+    console.log(
+      `\nload generator ceiling (direct TCP echo, no tunnel): bulk ${mibps(ceiling.bulkMiBps)} ` +
+        `MiB/s (load gen ${ceiling.loadgenCoresBulk.toFixed(2)} cores), ${o.streams} streams ` +
+        `${mibps(ceiling.parallelMiBps)} MiB/s, first pings p50 ${ceiling.ping.p50.toFixed(3)} ` +
+        `p99 ${ceiling.ping.p99.toFixed(3)} ms, short connections ` +
+        `${ceiling.shortConnsPerSecond.toFixed(0)}/s\n`,
+    );
+  }
+  const out = await runGoals(o, block, (line) => console.log(line));
+  const t = tally(out.results);
+  const loads = [meta.loadavgAtStart as number[], ...out.loadavg];
+  console.log(
+    `\n== goals (issue 12): median (min–max) of ${o.runs} rounds per pair; ours:Go of the medians`,
+  );
+  console.log(formatGoalsTable(out.results));
+  console.log(
+    `\n${t.met} met, ${t["not met"]} not met, ${t.incomplete} incomplete. Load average ` +
+      `(1 min) at start and after each round: ${loads.map((l) => l[0].toFixed(2)).join(", ")}`,
+  );
+  for (const s of out.sets.filter((s) => s.error !== undefined)) {
+    console.log(`FAILED round ${s.round + 1} ${s.set} ${s.pair}: ${s.error}`);
+  }
+  const seconds = (Date.now() - started.getTime()) / 1000;
+  writeJson(o, {
+    meta: { ...meta, seconds, loadavgAfterRounds: out.loadavg },
+    ceiling: o.noCeiling ? null : ceiling,
+    goals: out.results,
+    commands: Object.fromEntries(
+      out.sets.filter((s) => s.round === 0).map((s) => [`${s.set}/${s.pair}`, s.commands]),
+    ),
+    sets: out.sets,
+  });
+  console.log(`\ndone in ${seconds.toFixed(0)} s (numbers from a shared machine are provisional)`);
+}
+
+/** The per-case comparison (the default): one table per path and flag profile. */
+async function perCase(
+  o: BenchOptions,
+  meta: Meta,
+  block: Uint8Array,
+  started: Date,
+): Promise<void> {
   console.log(
     `runs ${o.runs} per pair (alternated ${o.pairs.join(", ")}), ${o.seconds} s writing per echo ` +
       `scenario, ${o.streams} parallel streams, ping ${o.pingSize} B x ${o.pings} or ${o.pingSeconds} s, ` +
@@ -139,8 +234,6 @@ async function main(): Promise<void> {
       }% loss, ${o.delayMs} ms each way, seed ${o.seed}` +
       (o.denoFlags.length ? `; deno flags ${o.denoFlags.join(" ")}` : ""),
   );
-
-  const block = randomBlock();
   let ceiling: Awaited<ReturnType<typeof measureCeiling>> | null = null;
   if (!o.noCeiling) {
     ceiling = await measureCeiling(block, o);
@@ -215,18 +308,10 @@ async function main(): Promise<void> {
       : null,
     cases,
   };
-  const line = JSON.stringify(
-    json,
-    (_k, v) => typeof v === "number" && !Number.isFinite(v) ? null : v,
-  );
-  console.log(`\nTUNNEL_BENCH_JSON ${line}`);
-  if (o.jsonPath !== null) Deno.writeTextFileSync(o.jsonPath, line + "\n");
+  writeJson(o, json);
   console.log(
     `\ndone in ${json.meta.seconds.toFixed(0)} s (numbers from a shared machine are provisional)`,
   );
-  await stopAll();
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
 }
 
 if (import.meta.main) await main();

@@ -12,8 +12,63 @@ export interface BenchCase {
   profile: string;
 }
 
+/** What the `--goals` run measures (issue 12's table); see docs/tunnel-bench.md. */
+export interface GoalOptions {
+  /** Pings measured right after start, before any other traffic (the first stream's first). */
+  coldPings: number;
+  /** Pings measured on warm processes, after the echo scenarios. */
+  warmPings: number;
+  /** Seconds the fresh ends sit idle before the first idle RSS reading. */
+  idleSeconds: number;
+  /** Seconds after the last echo scenario before the second idle RSS reading. */
+  afterSeconds: number;
+  /** `bad` link: pings measured ... */
+  badPings: number;
+  /** ... or this many seconds, whichever first. */
+  badSeconds: number;
+  /** `bad` link: drop probability per datagram and direction. */
+  badLoss: number;
+  /** `bad` link: mean length of a run of drops, in datagrams. */
+  badBurst: number;
+  /** `bad` link: one-way delay, ms. */
+  badDelayMs: number;
+  /** Short connections in all ... */
+  shortConns: number;
+  /** ... this many at a time. */
+  shortParallel: number;
+}
+
+/** The defaults of {@link GoalOptions}: issue 12's table. */
+export const GOAL_DEFAULTS: GoalOptions = {
+  coldPings: 300,
+  warmPings: 5000,
+  idleSeconds: 2,
+  afterSeconds: 5,
+  badPings: 300,
+  badSeconds: 180,
+  badLoss: 0.1,
+  badBurst: 4,
+  badDelayMs: 50,
+  shortConns: 10000,
+  shortParallel: 100,
+};
+
+/** `--goals --quick` (with --quick's runs 2, seconds 1, warmup 0.5): a smoke test, ~2 min. */
+export const GOAL_QUICK: Partial<GoalOptions> = {
+  warmPings: 500,
+  idleSeconds: 1,
+  afterSeconds: 1,
+  badPings: 30,
+  badSeconds: 20,
+  shortConns: 1000,
+};
+
 /** Everything the benchmark is told. */
 export interface BenchOptions {
+  /** Run the goals table of issue 12 instead of the per-case comparison. */
+  goals: boolean;
+  /** What the goals run measures (used with {@link BenchOptions.goals}). */
+  goal: GoalOptions;
   /** Measured runs per pair and case (alternated ours, Go, ours, Go, ...). */
   runs: number;
   /** Cases, in order. */
@@ -101,9 +156,31 @@ flags, fresh processes per run, runs alternated ours, Go, ours, Go, ...
                       one alone makes a CPU profile of just that load)
   --no-ceiling        skip measuring the load generator alone
   --quick             runs 2, seconds 1, warmup 0.5, pings 200 / 5 s (a smoke test, ~1 min)
+                      (with --goals: also warm pings 500, idle 1 s, after 1 s, bad pings 30,
+                      short connections 1000; ~2 min)
   --json PATH         also write the JSON result to PATH
   --go-client PATH, --go-server PATH   Go binaries (default /usr/bin/kcptun-client, -server)
   -h, --help          this text
+
+The goals run (issue 12's table: every row, ours, Go, ours:Go, goal, met):
+
+  --goals             per round, alternated ours, Go on fresh processes: kcptun defaults
+                      (idle RSS, cold pings, bulk, parallel, idle RSS again, warm pings,
+                      short connections), then bulk with -crypt none -nocomp -ds 0 -ps 0,
+                      then pings over the 'bad' link; --runs rounds (default 3); ~13 min.
+                      Takes --runs --seconds --streams --warmup --ping-size --seed --flags
+                      --key --deno-flags --cpu-prof --only --no-ceiling --json --go-*.
+  --cold-pings N      pings right after start, nothing before them (default 300)
+  --warm-pings N      pings after the echo scenarios (default 5000)
+  --idle-seconds S    idle after start before the first idle RSS reading (default 2)
+  --after-seconds S   idle after the load before the second idle RSS reading (default 5)
+  --bad-pings N       'bad' link pings ... (default 300)
+  --bad-seconds S     ... or S seconds (default 180)
+  --bad-loss P        'bad' link drop probability each way (default 0.1)
+  --bad-burst L       'bad' link mean drop run length in datagrams (default 4)
+  --bad-delay-ms MS   'bad' link one-way delay (default 50)
+  --short-conns N     short connections (connect, echo 64 B, close) (default 10000)
+  --short-parallel N  ... at a time (default 100)
 `;
 
 function words(s: string): string[] {
@@ -113,6 +190,8 @@ function words(s: string): string[] {
 /** Parses `args`; throws an Error with a one-line message on a mistake. */
 export function parseBenchOptions(args: string[]): BenchOptions | "help" {
   const o: BenchOptions = {
+    goals: false,
+    goal: { ...GOAL_DEFAULTS },
     runs: 3,
     cases: [],
     profiles: { ...PROFILES },
@@ -141,6 +220,9 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
   let casesGiven = false;
   const quick = args.includes("--quick");
   if (quick) Object.assign(o, { runs: 2, seconds: 1, warmup: 0.5, pings: 200, pingSeconds: 5 });
+  if (quick) Object.assign(o.goal, GOAL_QUICK);
+  /** Options of the per-case comparison only, given in this call (refused with --goals). */
+  const casesOnly: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -163,10 +245,12 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         o.runs = Math.floor(num(1));
         break;
       case "--cases":
+        casesOnly.push("--cases");
         cases = value();
         casesGiven = true;
         break;
       case "--profile": {
+        casesOnly.push("--profile");
         const v = value(), eq = v.indexOf("=");
         if (eq <= 0) throw new Error(`--profile: expected NAME=FLAGS: ${v}`);
         o.profiles[v.slice(0, eq)] = words(v.slice(eq + 1));
@@ -185,9 +269,11 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         o.streams = Math.floor(num(1));
         break;
       case "--pings":
+        casesOnly.push("--pings");
         o.pings = Math.floor(num(1));
         break;
       case "--ping-seconds":
+        casesOnly.push("--ping-seconds");
         o.pingSeconds = num(0.1);
         break;
       case "--ping-size":
@@ -197,10 +283,12 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         o.warmup = num(0);
         break;
       case "--loss":
+        casesOnly.push("--loss");
         o.loss = num(0);
         if (o.loss >= 1) throw new Error("--loss: expected a probability below 1");
         break;
       case "--delay-ms":
+        casesOnly.push("--delay-ms");
         o.delayMs = num(0);
         break;
       case "--seed":
@@ -213,6 +301,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         o.cpuProfDir = value();
         break;
       case "--tcp":
+        casesOnly.push("--tcp");
         o.tcp = true;
         break;
       case "--only": {
@@ -222,6 +311,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         break;
       }
       case "--scenarios": {
+        casesOnly.push("--scenarios");
         const list = value().split(",").map((x) => x.trim());
         for (const x of list) {
           if (x !== "ping" && x !== "bulk" && x !== "parallel") {
@@ -231,6 +321,43 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         o.scenarios = (["ping", "bulk", "parallel"] as const).filter((x) => list.includes(x));
         break;
       }
+      case "--goals":
+        o.goals = true;
+        break;
+      case "--cold-pings":
+        o.goal.coldPings = Math.floor(num(1));
+        break;
+      case "--warm-pings":
+        o.goal.warmPings = Math.floor(num(1));
+        break;
+      case "--idle-seconds":
+        o.goal.idleSeconds = num(0);
+        break;
+      case "--after-seconds":
+        o.goal.afterSeconds = num(0);
+        break;
+      case "--bad-pings":
+        o.goal.badPings = Math.floor(num(1));
+        break;
+      case "--bad-seconds":
+        o.goal.badSeconds = num(1);
+        break;
+      case "--bad-loss":
+        o.goal.badLoss = num(0);
+        if (o.goal.badLoss >= 1) throw new Error("--bad-loss: expected a probability below 1");
+        break;
+      case "--bad-burst":
+        o.goal.badBurst = num(1);
+        break;
+      case "--bad-delay-ms":
+        o.goal.badDelayMs = num(0);
+        break;
+      case "--short-conns":
+        o.goal.shortConns = Math.floor(num(1));
+        break;
+      case "--short-parallel":
+        o.goal.shortParallel = Math.floor(num(1));
+        break;
       case "--no-ceiling":
         o.noCeiling = true;
         break;
@@ -246,6 +373,9 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
       default:
         throw new Error(`unknown option ${a} (see --help)`);
     }
+  }
+  if (o.goals && casesOnly.length > 0) {
+    throw new Error(`--goals measures fixed scenarios: ${casesOnly.join(", ")} do not apply`);
   }
   if (o.tcp && !casesGiven) cases = "direct/default,direct/none";
   for (const c of cases.split(",").map((s) => s.trim()).filter((s) => s !== "")) {

@@ -83,3 +83,48 @@ export function udpSocketDrops(pid: number): number {
   }
   return drops;
 }
+
+/**
+ * Resets the peak resident memory (VmHWM) of `pid` to its current RSS (writing 5 to
+ * /proc/<pid>/clear_refs, Linux 4.0+), so that a later VmHWM is the peak since now. False when
+ * the kernel or the permissions do not allow it (then only sampling tells a phase's peak).
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    Deno.writeTextFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The peak resident memory of each of `pids` over one phase: VmHWM reset at the start and read at
+ * the end ("hwm", exact), and VmRSS sampled every `intervalMs` meanwhile ("sampled", a lower
+ * bound: a peak between two samples is missed). `stop()` ends the phase; its `peak` is the VmHWM
+ * when every reset worked, the sampled maximum otherwise, and `method` says which.
+ */
+export function peakRssMonitor(
+  pids: readonly number[],
+  intervalMs = 50,
+): { stop(): { peak: number[]; sampled: number[]; method: "hwm" | "sampled" } } {
+  const reset = pids.map(resetPeakRss).every((ok) => ok);
+  const sampled = pids.map((pid) => residentBytes(pid).now);
+  const sample = () => {
+    pids.forEach((pid, i) => {
+      const now = residentBytes(pid).now;
+      if (now > sampled[i] || !Number.isFinite(sampled[i])) sampled[i] = now;
+    });
+  };
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const hwm = pids.map((pid) => residentBytes(pid).peak);
+      return reset
+        ? { peak: hwm, sampled, method: "hwm" }
+        : { peak: [...sampled], sampled, method: "sampled" };
+    },
+  };
+}

@@ -98,9 +98,13 @@ export function summarise(runs: RunResult[]): PairSummary {
 }
 
 /** How a row's numbers print: a measurement, a count, or (ratios) two decimals. */
-type Kind = "value" | "count";
+export type Kind = "value" | "count";
 
-function fmt(v: number, kind: Kind | "ratio" = "value"): string {
+/**
+ * A number as the tables print it: `-` when not finite; counts whole; ratios with two decimals;
+ * measurements with three significant-ish digits.
+ */
+export function fmt(v: number, kind: Kind | "ratio" = "value"): string {
   if (!Number.isFinite(v)) return "-";
   if (kind === "count") return v.toFixed(0);
   if (kind === "ratio") return v.toFixed(2);

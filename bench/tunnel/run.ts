@@ -146,9 +146,11 @@ export async function startEchoTarget(): Promise<{ child: Child; port: number }>
   return { child, port: Number(m[1]) };
 }
 
-type Pids = { client: number; server: number; target: number; relay: number };
+/** Process ids of one run (-1 for a process that does not exist, e.g. the relay on the direct path). */
+export type Pids = { client: number; server: number; target: number; relay: number };
 
-function cpuNow(p: Pids): CpuSeconds {
+/** CPU seconds used so far by each process of `p`. */
+export function cpuNow(p: Pids): CpuSeconds {
   return {
     client: cpuSeconds(p.client),
     server: cpuSeconds(p.server),
@@ -158,7 +160,8 @@ function cpuNow(p: Pids): CpuSeconds {
   };
 }
 
-function cpuDelta(a: CpuSeconds, b: CpuSeconds): CpuSeconds {
+/** CPU seconds each process used between readings `a` and `b`. */
+export function cpuDelta(a: CpuSeconds, b: CpuSeconds): CpuSeconds {
   return {
     client: b.client - a.client,
     server: b.server - a.server,
@@ -174,7 +177,7 @@ function rcvbufErrorsSince(before: ReturnType<typeof readKernelUdpCounters>): nu
 }
 
 /** Runs an echo scenario with CPU and kernel readings around it. */
-async function measuredEcho(
+export async function measuredEcho(
   port: number,
   block: Uint8Array,
   streams: number,
@@ -264,6 +267,123 @@ function track(c: Child): Child {
   return c;
 }
 
+/** How {@link startPair} places the lossy relay between client and server. */
+export interface RelaySpec {
+  /** Drop probability per datagram and direction. */
+  loss: number;
+  /** One-way delay, ms. */
+  delayMs: number;
+  /** Mean burst length in datagrams (1: independent drops). */
+  burst: number;
+  /** Seed of the loss pattern. */
+  seed: number;
+}
+
+/** The processes of one run, started by {@link startPair}. */
+export interface PairProcesses {
+  /** The echo target. */
+  target: Child;
+  /** The kcptun server. */
+  server: Child;
+  /** The kcptun client. */
+  client: Child;
+  /** The lossy relay, when asked for. */
+  relay: Child | null;
+  /** The port the client listens on (the load generator connects here). */
+  clientPort: number;
+  /** Process ids, for CPU readings (relay -1 when there is none). */
+  pids: Pids;
+  /** Every child started, in start order. */
+  children: Child[];
+}
+
+/**
+ * Starts the echo target, the server, the relay (when `relay` is given) and the client of `pair`
+ * with `flags`, and waits until both ends logged `key derivation done`. `started` receives each
+ * child as soon as it runs, so that a caller can stop them when a later one fails to start.
+ */
+export async function startPair(
+  pair: Pair,
+  flags: string[],
+  relaySpec: RelaySpec | null,
+  o: BenchOptions,
+  tag: string,
+  started: Child[],
+): Promise<PairProcesses> {
+  const target = await startEchoTarget();
+  started.push(track(target.child));
+  const serverPort = freePort();
+  const server = track(startEnd(
+    pair,
+    "server",
+    ["-l", `127.0.0.1:${serverPort}`, "-t", `127.0.0.1:${target.port}`, "-key", o.key, ...flags],
+    o,
+    tag,
+  ));
+  started.push(server);
+  let remotePort = serverPort;
+  let relay: Child | null = null;
+  if (relaySpec !== null) {
+    relay = track(denoScript("lossy relay", "lossy_relay.ts", [
+      "--server-port",
+      String(serverPort),
+      "--loss",
+      String(relaySpec.loss),
+      "--delay-ms",
+      String(relaySpec.delayMs),
+      "--burst",
+      String(relaySpec.burst),
+      "--seed",
+      String(relaySpec.seed),
+    ]));
+    started.push(relay);
+    remotePort = Number((await waitForLine(relay, /^listening (\d+)$/m))[1]);
+  }
+  const clientPort = freePort();
+  const client = track(startEnd(
+    pair,
+    "client",
+    ["-l", `127.0.0.1:${clientPort}`, "-r", `127.0.0.1:${remotePort}`, "-key", o.key, ...flags],
+    o,
+    tag,
+  ));
+  started.push(client);
+  await Promise.all([
+    waitForLine(server, /key derivation done/),
+    waitForLine(client, /key derivation done/),
+  ]);
+  return {
+    target: target.child,
+    server,
+    client,
+    relay,
+    clientPort,
+    pids: {
+      client: client.pid,
+      server: server.pid,
+      target: target.child.pid,
+      relay: relay?.pid ?? -1,
+    },
+    children: started,
+  };
+}
+
+/**
+ * Asks the lossy relay to restart its loss pattern at index 0 (once `settleMs` has let the
+ * previous phase's last datagrams cross) and returns its counters at that moment. `resets` is the
+ * number of resets asked of this relay before, which the relay's answer line carries.
+ */
+export async function resetRelayPattern(
+  relay: Child,
+  resets: number,
+  settleMs = 200,
+): Promise<RelayStats> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  Deno.kill(relay.pid, "SIGUSR2");
+  const m = await waitForLine(relay, new RegExp(`^reset ${resets + 1} (\\{.*\\})$`, "m"), 5000);
+  return JSON.parse(m[1]) as RelayStats;
+}
+
 /** One run of `pair` on case `c`. Never throws for a failing tunnel: see `error`. */
 export async function runOnce(
   pair: Pair,
@@ -297,10 +417,7 @@ export async function runOnce(
   // relay's counters at each reset give the datagrams of the phase between two resets.
   const resetLoss = async (): Promise<RelayStats | null> => {
     if (relay === null) return null;
-    await new Promise((r) => setTimeout(r, 200));
-    Deno.kill(relay.pid, "SIGUSR2");
-    const m = await waitForLine(relay, new RegExp(`^reset ${++resets} (\\{.*\\})$`, "m"), 5000);
-    return JSON.parse(m[1]) as RelayStats;
+    return await resetRelayPattern(relay, resets++);
   };
   const datagrams = (e: EchoMetrics, a: RelayStats | null, b: RelayStats | null) => {
     if (a === null || b === null) return;
@@ -312,68 +429,14 @@ export async function runOnce(
   let client: Child | null = null, server: Child | null = null;
   let k0: ReturnType<typeof readKernelUdpCounters> = null;
   try {
-    const target = await startEchoTarget();
-    children.push(track(target.child));
-    const serverPort = freePort();
-    server = track(startEnd(
-      pair,
-      "server",
-      [
-        "-l",
-        `127.0.0.1:${serverPort}`,
-        "-t",
-        `127.0.0.1:${target.port}`,
-        "-key",
-        o.key,
-        ...flags,
-      ],
-      o,
-      tag,
-    ));
-    children.push(server);
-    let remotePort = serverPort;
-    if (c.path === "lossy") {
-      relay = track(denoScript("lossy relay", "lossy_relay.ts", [
-        "--server-port",
-        String(serverPort),
-        "--loss",
-        String(o.loss),
-        "--delay-ms",
-        String(o.delayMs),
-        "--seed",
-        String(o.seed),
-      ]));
-      children.push(relay);
-      remotePort = Number((await waitForLine(relay, /^listening (\d+)$/m))[1]);
-    }
-    const clientPort = freePort();
-    client = track(startEnd(
-      pair,
-      "client",
-      [
-        "-l",
-        `127.0.0.1:${clientPort}`,
-        "-r",
-        `127.0.0.1:${remotePort}`,
-        "-key",
-        o.key,
-        ...flags,
-      ],
-      o,
-      tag,
-    ));
-    children.push(client);
+    const relaySpec = c.path === "lossy"
+      ? { loss: o.loss, delayMs: o.delayMs, burst: 1, seed: o.seed }
+      : null;
+    const procs = await startPair(pair, flags, relaySpec, o, tag, children);
+    ({ client, server, relay } = procs);
+    const clientPort = procs.clientPort;
     result.commands = { client: client.commandLine, server: server.commandLine };
-    await Promise.all([
-      waitForLine(server, /key derivation done/),
-      waitForLine(client, /key derivation done/),
-    ]);
-    const pids: Pids = {
-      client: client.pid,
-      server: server.pid,
-      target: target.child.pid,
-      relay: relay?.pid ?? -1,
-    };
+    const pids = procs.pids;
     k0 = readKernelUdpCounters();
     phase("start");
     if (o.warmup > 0) {
