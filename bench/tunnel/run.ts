@@ -340,6 +340,8 @@ export async function runOnce(
         String(o.delayMs),
         "--seed",
         String(o.seed),
+        "--burst",
+        String(o.burst),
       ]));
       children.push(relay);
       remotePort = Number((await waitForLine(relay, /^listening (\d+)$/m))[1]);
