@@ -183,7 +183,19 @@ export class Kcp {
 
   #ackSn: Uint32Array = new Uint32Array(64);
   #ackTs: Uint32Array = new Uint32Array(64);
+  /** Per queued ACK before `#ackCut`: 1 if the flush it belongs to writes it. */
+  #ackKeep: Uint8Array = new Uint8Array(64);
   #ackCount = 0;
+  /**
+   * ACKs [0, cut) belong to the flushes input asked for; those after the cut came with later
+   * datagrams. kcp-go flushes inside Input, at the datagram that asks, so the ACKs of the
+   * datagrams after it wait for the next flush (timer or write), where newer ACKs may make them
+   * redundant. The driver carries the request out once per batch; the cut keeps every ACK in
+   * the flush it would have gone out with. Without it, a batch's stale ACK (of a FEC-recovered
+   * copy sent long ago) could become the newest ACK of the flush and be written, and its echoed
+   * ts would give the peer an RTT sample of hundreds of ms.
+   */
+  #ackCut = 0;
 
   /** Timer schedule: the clock value of the next timed flush (kcp-go's self-rescheduling update). */
   #tsFlush = 0;
@@ -512,12 +524,16 @@ export class Kcp {
 
     if (this.#nocwnd === 0 && ((this.#sndUna - prevUna) | 0) > 0) this.#growCwnd();
 
-    if (windowSlides) this.#pending = PENDING_FULL;
-    else if (
-      this.#ackCount > 0 && this.#pending === PENDING_NONE &&
-      (this.ackNoDelay || (this.ackWhenFull && this.#ackCount >= this.#mtu / KCP_OVERHEAD))
+    if (windowSlides) {
+      this.#pending = PENDING_FULL;
+      this.#cutAcks();
+    } else if (
+      this.#ackCount > this.#ackCut &&
+      (this.ackNoDelay ||
+        (this.ackWhenFull && this.#ackCount - this.#ackCut >= this.#mtu / KCP_OVERHEAD))
     ) {
-      this.#pending = PENDING_ACKS;
+      if (this.#pending === PENDING_NONE) this.#pending = PENDING_ACKS;
+      this.#cutAcks();
     }
     return KcpInputResult.Ok;
   }
@@ -550,7 +566,7 @@ export class Kcp {
     } else if (this.#pending !== PENDING_NONE) {
       const ackOnly = this.#pending === PENDING_ACKS;
       this.#pending = PENDING_NONE;
-      this.#flush(t, out, pool, ackOnly);
+      this.#flush(t, out, pool, ackOnly, true);
     }
   }
 
@@ -589,6 +605,7 @@ export class Kcp {
     this.#rcvBytes = 0;
     this.#rcvHeadOff = 0;
     this.#ackCount = 0;
+    this.#ackCut = 0;
   }
 
   // ---------------------------------------------------------------- internals
@@ -712,14 +729,30 @@ export class Kcp {
       const n = this.#ackSn.length * 2;
       const s = new Uint32Array(n);
       const t = new Uint32Array(n);
+      const k = new Uint8Array(n);
       s.set(this.#ackSn);
       t.set(this.#ackTs);
+      k.set(this.#ackKeep);
       this.#ackSn = s;
       this.#ackTs = t;
+      this.#ackKeep = k;
     }
     this.#ackSn[this.#ackCount] = sn;
     this.#ackTs[this.#ackCount] = ts;
     this.#ackCount++;
+  }
+
+  /**
+   * Closes the ACKs queued since the last cut into one flush's worth and picks the ones that
+   * flush writes, as kcp-go's would at this moment: ACKs for segments already passed by
+   * `rcv_nxt` are redundant, except the newest one (it carries an RTT sample).
+   */
+  #cutAcks(): void {
+    const n = this.#ackCount, una = this.#rcvNxt, sn = this.#ackSn, keep = this.#ackKeep;
+    for (let i = this.#ackCut; i < n; i++) {
+      keep[i] = ((sn[i] - una) | 0) >= 0 || i === n - 1 ? 1 : 0;
+    }
+    this.#ackCut = n;
   }
 
   /** Stores a PUSH in the reorder buffer unless already there; true if it was a repeat. */
@@ -830,8 +863,18 @@ export class Kcp {
     this.#pos = writeSegmentHeader(this.#pkt!.buffer, o, this.conv, cmd, 0, wnd, ts, sn, una, 0);
   }
 
-  /** kcp-go's `flush`: returns the wait until the next timed flush (≤ interval). */
-  #flush(current: number, out: PacketBatch, pool: PacketPool, ackOnly: boolean): number {
+  /**
+   * kcp-go's `flush`: returns the wait until the next timed flush (≤ interval). `requested`: the
+   * flush input asked for, which writes only the ACKs before the cut (the later ones stay
+   * queued); otherwise every queued ACK goes.
+   */
+  #flush(
+    current: number,
+    out: PacketBatch,
+    pool: PacketPool,
+    ackOnly: boolean,
+    requested = false,
+  ): number {
     this.#out = out;
     this.#pool = pool;
     const snmp = this.#snmp;
@@ -843,18 +886,24 @@ export class Kcp {
     let ctlSn = 0;
     let ctlTs = 0;
 
-    const nAck = this.#ackCount;
+    if (!requested) this.#cutAcks();
+    const nAck = this.#ackCut;
+    const ackSn = this.#ackSn, ackTs = this.#ackTs, keep = this.#ackKeep;
     for (let i = 0; i < nAck; i++) {
-      const sn = this.#ackSn[i];
-      // ACKs for segments already passed by una are redundant, except the newest one.
-      if (((sn - una) | 0) >= 0 || i === nAck - 1) {
-        ctlSn = sn;
-        ctlTs = this.#ackTs[i];
+      if (keep[i] !== 0) {
+        ctlSn = ackSn[i];
+        ctlTs = ackTs[i];
         this.#writeCtl(KcpCmd.Ack, wnd, ctlTs, ctlSn, una);
         outSegs++;
       }
     }
-    this.#ackCount = 0;
+    const rest = this.#ackCount - nAck;
+    if (rest > 0) {
+      ackSn.copyWithin(0, nAck, this.#ackCount);
+      ackTs.copyWithin(0, nAck, this.#ackCount);
+    }
+    this.#ackCount = rest;
+    this.#ackCut = 0;
 
     if (ackOnly) {
       if (this.#pkt !== null) this.#emit();
