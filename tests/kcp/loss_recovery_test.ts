@@ -1,6 +1,7 @@
 /**
  * Loss recovery as kcp-go does it, when datagrams arrive in batches: the flush that input asks
- * for carries the ACKs kcp-go's flush inside `Input` would have, whatever the batch size.
+ * for carries the ACKs kcp-go's flush inside `Input` would have, whatever the batch size; and
+ * ping-pong through kcptun's default KCP and FEC over a simulated bad link.
  */
 
 import fc from "fast-check";
@@ -8,6 +9,10 @@ import { assertEquals } from "../support/assert.ts";
 import { KCP_OVERHEAD, KcpCmd, writeSegmentHeader } from "../../transforms/kcp/wire.ts";
 import type { Kcp, KcpOptions } from "../../transforms/kcp/arq.ts";
 import { feed, flushOut, newKcp, segmentsOf, updateOut } from "./support.ts";
+import { PacketPool } from "../../pipeline/packet.ts";
+import { KCP_MODES } from "../../transforms/kcp/modes.ts";
+import { type LinkConfig, Simulator } from "../sim/link.ts";
+import { PingEndpoint } from "../sim/ping_endpoint.ts";
 
 function push(sn: number, ts: number, una: number, len = 8): Uint8Array {
   const b = new Uint8Array(KCP_OVERHEAD + len);
@@ -108,4 +113,52 @@ Deno.test("batched input writes exactly the ACKs per-datagram input (kcp-go) wri
     ),
     { seed: 12, numRuns: 400 },
   );
+});
+
+/** kcptun's defaults: -mode fast, client 128/512 and server 1024/1024 windows, FEC 10/3. */
+interface PingRun {
+  /** Every round trip of every seed, ms. */
+  rtts: number[];
+  /** Both ends' RTO at each message sent, ms. */
+  rtos: number[];
+}
+
+function pingPong(
+  link: LinkConfig,
+  seeds: number,
+  pings: number,
+  batch: boolean,
+  fec = true,
+): PingRun {
+  const out: PingRun = { rtts: [], rtos: [] };
+  const shards = fec ? { dataShards: 10, parityShards: 3 } : undefined;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const pool = new PacketPool();
+    const common = { ...KCP_MODES.fast, mtu: 1350 - 20 - 8, fec: shards };
+    const client = new PingEndpoint(
+      9,
+      { ...common, role: "client", sndWnd: 128, rcvWnd: 512, count: pings },
+      pool,
+    );
+    const server = new PingEndpoint(
+      9,
+      { ...common, role: "server", sndWnd: 1024, rcvWnd: 1024 },
+      pool,
+    );
+    const sim = new Simulator(seed, client, server, link, link, { batch });
+    sim.runUntil(() => client.answered >= pings, 1e9);
+    assertEquals(client.answered, pings);
+    out.rtts.push(...client.rtts);
+    out.rtos.push(...client.rtos, ...server.rtos);
+  }
+  return out;
+}
+
+Deno.test("sim ping-pong: a clean 50 ms link answers every ping in one round trip", () => {
+  for (const batch of [false, true]) {
+    for (const fec of [false, true]) {
+      const r = pingPong({ delay: 50 }, 1, 200, batch, fec);
+      assertEquals(new Set(r.rtts), new Set([100]), `batch ${batch} fec ${fec}`);
+    }
+  }
 });
