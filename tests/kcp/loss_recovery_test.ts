@@ -5,7 +5,7 @@
  */
 
 import fc from "fast-check";
-import { assertEquals } from "../support/assert.ts";
+import { assert, assertEquals } from "../support/assert.ts";
 import { KCP_OVERHEAD, KcpCmd, writeSegmentHeader } from "../../transforms/kcp/wire.ts";
 import type { Kcp, KcpOptions } from "../../transforms/kcp/arq.ts";
 import { feed, flushOut, newKcp, segmentsOf, updateOut } from "./support.ts";
@@ -129,12 +129,13 @@ function pingPong(
   pings: number,
   batch: boolean,
   fec = true,
+  kcp: KcpOptions = {},
 ): PingRun {
   const out: PingRun = { rtts: [], rtos: [] };
   const shards = fec ? { dataShards: 10, parityShards: 3 } : undefined;
   for (let seed = 1; seed <= seeds; seed++) {
     const pool = new PacketPool();
-    const common = { ...KCP_MODES.fast, mtu: 1350 - 20 - 8, fec: shards };
+    const common = { ...KCP_MODES.fast, mtu: 1350 - 20 - 8, fec: shards, ...kcp };
     const client = new PingEndpoint(
       9,
       { ...common, role: "client", sndWnd: 128, rcvWnd: 512, count: pings },
@@ -161,4 +162,55 @@ Deno.test("sim ping-pong: a clean 50 ms link answers every ping in one round tri
       assertEquals(new Set(r.rtts), new Set([100]), `batch ${batch} fec ${fec}`);
     }
   }
+});
+
+Deno.test("an FEC-rebuilt copy of a segment we have is not acked (its ts is stale); a new one is", () => {
+  const data = new Uint8Array(8);
+  const at = (sn: number, ts: number) => {
+    const b = new Uint8Array(KCP_OVERHEAD + 8);
+    writeSegmentHeader(b, 0, 1, KcpCmd.Push, 0, 32, ts, sn, 0, 8);
+    b.set(data, KCP_OVERHEAD);
+    return b;
+  };
+  for (const ackRecoveredRepeats of [false, true]) {
+    const { kcp } = newKcp(1, { ackRecoveredRepeats });
+    feed(kcp, at(0, 10), 100);
+    feed(kcp, at(2, 12), 100);
+    flushOut(kcp, 100);
+    feed(kcp, at(0, 10), 400, true); // below rcv_nxt
+    feed(kcp, at(2, 12), 400, true); // already in the reorder buffer
+    assertEquals(
+      kcp.pendingAcks,
+      ackRecoveredRepeats ? 2 : 0,
+      `kcp-go mode ${ackRecoveredRepeats}`,
+    );
+    feed(kcp, at(1, 11), 400, true); // new: acked, it fills the gap
+    assertEquals(kcp.pendingAcks, ackRecoveredRepeats ? 3 : 1);
+    feed(kcp, at(2, 50), 400); // a regular duplicate: acked (fresh ts, the peer retransmitted)
+    assertEquals(acksOf(flushOut(kcp, 400)), [[2, 50]]);
+    assertEquals(kcp.readable(), 24);
+  }
+});
+
+Deno.test("sim ping-pong, 10% loss in bursts, kcptun defaults: no slower than kcp-go's rules", () => {
+  // The lossy relay's model: drops in runs averaging 2 datagrams, 10% overall, 50 ms each way.
+  const q = 0.1 / (2 * 0.9);
+  const link: LinkConfig = { delay: 50, burst: { pGoodToBad: q, pBadToGood: 0.5, lossBad: 1 } };
+  // kcp-go: one datagram at a time, FEC-rebuilt repeats acked.
+  const go = pingPong(link, 5, 1000, false, true, { ackRecoveredRepeats: true });
+  const ours = pingPong(link, 5, 1000, true);
+  const pct = (xs: number[], p: number) => {
+    const s = Float64Array.from(xs).sort();
+    return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
+  };
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const msg = `ours p99 ${pct(ours.rtts, 0.99)} mean ${mean(ours.rtts).toFixed(1)} RTO p90 ${
+    pct(ours.rtos, 0.9)
+  }; kcp-go p99 ${pct(go.rtts, 0.99)} mean ${mean(go.rtts).toFixed(1)} RTO p90 ${
+    pct(go.rtos, 0.9)
+  }`;
+  assert(pct(ours.rtts, 0.99) <= pct(go.rtts, 0.99), msg);
+  assert(mean(ours.rtts) <= mean(go.rtts), msg);
+  // Loss-free RTO: srtt 100 + interval 30. Stale RTT samples are what pushed it up.
+  assert(pct(ours.rtos, 0.9) <= 1.2 * 130, msg);
 });

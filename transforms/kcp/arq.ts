@@ -93,6 +93,15 @@ export interface KcpOptions {
   ackWhenFull?: boolean;
   /** First zero-window probe wait (default {@link PROBE_INIT}, the 2021 value; 2026 uses 500). */
   probeInit?: number;
+  /**
+   * ACK PUSH segments that FEC rebuilt although we already had them, as kcp-go does (default
+   * false). Such an ACK echoes the ts of the copy FEC rebuilt, sent before the whole group was
+   * complete (often hundreds of ms earlier in sparse traffic); when it is the newest ACK of a
+   * flush the peer takes that age as an RTT sample and its RTO balloons, which under bursty loss
+   * stretches every later recovery. The segment itself was acknowledged when it first arrived,
+   * and `una` covers it. true = kcp-go's behaviour.
+   */
+  ackRecoveredRepeats?: boolean;
 }
 
 function copyBytes(
@@ -136,6 +145,8 @@ export class Kcp {
   ackNoDelay: boolean;
   /** See {@link KcpOptions.ackWhenFull}. */
   ackWhenFull: boolean;
+  /** See {@link KcpOptions.ackRecoveredRepeats}. */
+  ackRecoveredRepeats: boolean;
 
   readonly #snmp: Snmp;
   readonly #segPool: SegmentPool;
@@ -216,6 +227,7 @@ export class Kcp {
     this.#segPool = options.segmentPool ?? defaultSegmentPool;
     this.ackNoDelay = options.ackNoDelay ?? false;
     this.ackWhenFull = options.ackWhenFull ?? true;
+    this.ackRecoveredRepeats = options.ackRecoveredRepeats ?? false;
     if (options.probeInit !== undefined) this.#probeInit = options.probeInit;
     this.#resizeRcvSlots(WND_RCV_DEFAULT);
     if (options.mtu !== undefined && !this.setMtu(options.mtu)) {
@@ -502,10 +514,13 @@ export class Kcp {
       } else if (cmd === KcpCmd.Push) {
         let repeat = true;
         if (((sn - (this.#rcvNxt + this.#rcvWnd)) | 0) < 0) {
-          this.#ackPush(sn, ts);
           if (((sn - this.#rcvNxt) | 0) >= 0) {
             repeat = this.#parseData(sn, frg, ts, buffer, off, len);
           }
+          // An FEC-rebuilt copy of a segment we already have tells the peer nothing, and the ts
+          // it echoes is that of a transmission long past: as the newest ACK of a flush it would
+          // hand the peer an RTT sample of the whole FEC wait.
+          if (regular || !repeat || this.ackRecoveredRepeats) this.#ackPush(sn, ts);
         }
         if (regular && repeat) this.#snmp.RepeatSegs++;
       } else if (cmd === KcpCmd.Wask) {
