@@ -229,9 +229,9 @@ async function perCase(
   console.log(
     `runs ${o.runs} per pair (alternated ${o.pairs.join(", ")}), ${o.seconds} s writing per echo ` +
       `scenario, ${o.streams} parallel streams, ping ${o.pingSize} B x ${o.pings} or ${o.pingSeconds} s, ` +
-      `warm-up ${o.warmup} s; lossy relay ${
-        o.loss * 100
-      }% loss, ${o.delayMs} ms each way, seed ${o.seed}` +
+      `warm-up ${o.warmup} s; lossy relay ${o.loss * 100}% loss${
+        o.burst > 1 ? ` in runs of ${o.burst}` : ""
+      }, ${o.delayMs} ms each way, seed ${o.seed}` +
       (o.denoFlags.length ? `; deno flags ${o.denoFlags.join(" ")}` : ""),
   );
   let ceiling: Awaited<ReturnType<typeof measureCeiling>> | null = null;

@@ -173,6 +173,11 @@ export interface RelayOptions {
    * the call): what a capture on the link would see, e.g. to replay it later.
    */
   onClientDatagram?: (bytes: Uint8Array) => void;
+  /**
+   * Sees every datagram of either direction with the loss decision made for it (bytes valid
+   * only during the call): a capture that knows which datagrams the link lost.
+   */
+  onDatagram?: (direction: "c2s" | "s2c", bytes: Uint8Array, dropped: boolean) => void;
 }
 
 /** A running relay. */
@@ -241,7 +246,9 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       for (let i = 0; i < batch.length; i++) {
         const p = batch.packets[i];
         stats.s2cIn++;
-        if (s2cLoss.drop()) {
+        const dropped = s2cLoss.drop();
+        o.onDatagram?.("s2c", p.buffer.subarray(p.start, p.end), dropped);
+        if (dropped) {
           stats.s2cDropped++;
           p.release();
           continue;
@@ -263,7 +270,9 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       const client = p.peer!;
       stats.c2sIn++;
       o.onClientDatagram?.(p.buffer.subarray(p.start, p.end));
-      if (c2sLoss.drop()) {
+      const dropped = c2sLoss.drop();
+      o.onDatagram?.("c2s", p.buffer.subarray(p.start, p.end), dropped);
+      if (dropped) {
         stats.c2sDropped++;
         p.release();
         continue;

@@ -97,6 +97,8 @@ export interface BenchOptions {
   delayMs: number;
   /** Lossy relay: PRNG seed of the loss pattern. */
   seed: number;
+  /** Lossy relay: mean length of a run of drops (1 = independent drops). */
+  burst: number;
   /** Flags for `deno run` when starting our client and server (e.g. --v8-flags=...). */
   denoFlags: string[];
   /** Write a V8 CPU profile of our client and server per run into this directory. */
@@ -146,6 +148,7 @@ flags, fresh processes per run, runs alternated ours, Go, ours, Go, ...
   --loss P            lossy relay drop probability each way (default 0.02)
   --delay-ms MS       lossy relay one-way delay (default 30)
   --seed N            lossy relay loss pattern seed (default 1)
+  --burst L           lossy relay drops in runs averaging L datagrams, same rate (default 1)
   --deno-flags FLAGS  flags for 'deno run' of our ends, e.g.
                       '--v8-flags=--no-concurrent-array-buffer-sweeping'
   --cpu-prof DIR      write a V8 CPU profile of our client and server per run into DIR
@@ -206,6 +209,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
     loss: 0.02,
     delayMs: 30,
     seed: 1,
+    burst: 1,
     denoFlags: [],
     cpuProfDir: null,
     tcp: false,
@@ -293,6 +297,9 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         break;
       case "--seed":
         o.seed = Math.floor(num(0));
+        break;
+      case "--burst":
+        o.burst = num(1);
         break;
       case "--deno-flags":
         o.denoFlags.push(...words(value()));

@@ -430,7 +430,7 @@ export async function runOnce(
   let k0: ReturnType<typeof readKernelUdpCounters> = null;
   try {
     const relaySpec = c.path === "lossy"
-      ? { loss: o.loss, delayMs: o.delayMs, burst: 1, seed: o.seed }
+      ? { loss: o.loss, delayMs: o.delayMs, burst: o.burst, seed: o.seed }
       : null;
     const procs = await startPair(pair, flags, relaySpec, o, tag, children);
     ({ client, server, relay } = procs);

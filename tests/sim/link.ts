@@ -150,6 +150,13 @@ export interface SimOptions {
    * `Infinity`: only when its first datagram arrives (a server session).
    */
   startB?: number;
+  /**
+   * Hand every datagram that arrives at an endpoint at the same instant to `receive` before
+   * polling it once, as one `recvmmsg` batch would (datagrams sent back to back over a fixed
+   * delay arrive together). Default false: one poll per datagram, as a reader that takes one
+   * datagram at a time (kcp-go's) sees them.
+   */
+  batch?: boolean;
 }
 
 /** Runs two endpoints (index 0 and 1) over a simulated link pair. */
@@ -186,7 +193,10 @@ export class Simulator {
     this.#eps = [a, b];
     this.#links = [new Link(ab), new Link(ba)];
     this.#startB = options.startB ?? this.#rng.next() * 100;
+    this.#batch = options.batch ?? false;
   }
+
+  readonly #batch: boolean;
 
   readonly #startB: number;
   #started = false;
@@ -249,6 +259,17 @@ export class Simulator {
       ev.packet = null;
       this.#links[1 - i].stats.delivered++;
       this.#eps[i].receive(p, this.now);
+      while (this.#batch && this.#heap.length > 0) {
+        const next = this.#heap[0];
+        if (next.kind !== EV_DELIVER || next.target !== i || next.time !== this.now) break;
+        this.#pop();
+        this.events++;
+        const q = next.packet!;
+        next.packet = null;
+        this.#links[1 - i].stats.delivered++;
+        this.#eps[i].receive(q, this.now);
+        this.#free.push(next);
+      }
       this.#service(i);
     } else if (ev.gen === this.#timerGen[i]) {
       this.#timerAt[i] = Infinity;

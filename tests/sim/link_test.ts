@@ -148,3 +148,48 @@ Deno.test("simulator: endpoint b starts at startB, or on its first datagram", ()
   }).run(100);
   assertEquals(starts, [7]);
 });
+
+Deno.test("simulator: batch delivers datagrams arriving together before one poll", () => {
+  /** Sends three datagrams in each poll at 0, 10, 20 ms. */
+  class Triple implements SimEndpoint {
+    #next = 0;
+    constructor(readonly pool: PacketPool) {}
+    receive(p: Packet): void {
+      p.release();
+    }
+    poll(now: number, out: PacketBatch): void {
+      if (now < this.#next || this.#next > 20) return;
+      for (let k = 0; k < 3; k++) {
+        const p = this.pool.acquire();
+        p.append(10);
+        out.push(p);
+      }
+      this.#next += 10;
+    }
+    deadline(): number {
+      return this.#next > 20 ? Infinity : this.#next;
+    }
+  }
+  /** Records how many datagrams came in before each poll that followed a delivery. */
+  class Batches implements SimEndpoint {
+    readonly sizes: number[] = [];
+    #got = 0;
+    receive(p: Packet): void {
+      p.release();
+      this.#got++;
+    }
+    poll(): void {
+      if (this.#got > 0) this.sizes.push(this.#got);
+      this.#got = 0;
+    }
+    deadline(): number {
+      return Infinity;
+    }
+  }
+  for (const batch of [false, true]) {
+    const pool = new PacketPool();
+    const b = new Batches();
+    new Simulator(1, new Triple(pool), b, { delay: 5 }, undefined, { startB: 0, batch }).run(100);
+    assertEquals(b.sizes, batch ? [3, 3, 3] : [1, 1, 1, 1, 1, 1, 1, 1, 1]);
+  }
+});

@@ -99,6 +99,15 @@ export interface KcpOptions {
   ackWhenFull?: boolean;
   /** First zero-window probe wait (default {@link PROBE_INIT}, the 2021 value; 2026 uses 500). */
   probeInit?: number;
+  /**
+   * ACK PUSH segments that FEC rebuilt although we already had them, as kcp-go does (default
+   * false). Such an ACK echoes the ts of the copy FEC rebuilt, sent before the whole group was
+   * complete (often hundreds of ms earlier in sparse traffic); when it is the newest ACK of a
+   * flush the peer takes that age as an RTT sample and its RTO balloons, which under bursty loss
+   * stretches every later recovery. The segment itself was acknowledged when it first arrived,
+   * and `una` covers it. true = kcp-go's behaviour.
+   */
+  ackRecoveredRepeats?: boolean;
 }
 
 function copyBytes(
@@ -142,6 +151,8 @@ export class Kcp {
   ackNoDelay: boolean;
   /** See {@link KcpOptions.ackWhenFull}. */
   ackWhenFull: boolean;
+  /** See {@link KcpOptions.ackRecoveredRepeats}. */
+  ackRecoveredRepeats: boolean;
 
   readonly #snmp: Snmp;
   readonly #segPool: SegmentPool;
@@ -189,7 +200,19 @@ export class Kcp {
 
   #ackSn: Uint32Array = new Uint32Array(64);
   #ackTs: Uint32Array = new Uint32Array(64);
+  /** Per queued ACK before `#ackCut`: 1 if the flush it belongs to writes it. */
+  #ackKeep: Uint8Array = new Uint8Array(64);
   #ackCount = 0;
+  /**
+   * ACKs [0, cut) belong to the flushes input asked for; those after the cut came with later
+   * datagrams. kcp-go flushes inside Input, at the datagram that asks, so the ACKs of the
+   * datagrams after it wait for the next flush (timer or write), where newer ACKs may make them
+   * redundant. The driver carries the request out once per batch; the cut keeps every ACK in
+   * the flush it would have gone out with. Without it, a batch's stale ACK (of a FEC-recovered
+   * copy sent long ago) could become the newest ACK of the flush and be written, and its echoed
+   * ts would give the peer an RTT sample of hundreds of ms.
+   */
+  #ackCut = 0;
 
   /** Timer schedule: the clock value of the next timed flush (kcp-go's self-rescheduling update). */
   #tsFlush = 0;
@@ -210,6 +233,7 @@ export class Kcp {
     this.#segPool = options.segmentPool ?? defaultSegmentPool;
     this.ackNoDelay = options.ackNoDelay ?? false;
     this.ackWhenFull = options.ackWhenFull ?? true;
+    this.ackRecoveredRepeats = options.ackRecoveredRepeats ?? false;
     if (options.probeInit !== undefined) this.#probeInit = options.probeInit;
     this.#resizeRcvSlots(WND_RCV_DEFAULT);
     if (options.mtu !== undefined && !this.setMtu(options.mtu)) {
@@ -496,10 +520,13 @@ export class Kcp {
       } else if (cmd === KcpCmd.Push) {
         let repeat = true;
         if (((sn - (this.#rcvNxt + this.#rcvWnd)) | 0) < 0) {
-          this.#ackPush(sn, ts);
           if (((sn - this.#rcvNxt) | 0) >= 0) {
             repeat = this.#parseData(sn, frg, ts, buffer, off, len);
           }
+          // An FEC-rebuilt copy of a segment we already have tells the peer nothing, and the ts
+          // it echoes is that of a transmission long past: as the newest ACK of a flush it would
+          // hand the peer an RTT sample of the whole FEC wait.
+          if (regular || !repeat || this.ackRecoveredRepeats) this.#ackPush(sn, ts);
         }
         if (regular && repeat) this.#snmp.RepeatSegs++;
       } else if (cmd === KcpCmd.Wask) {
@@ -518,12 +545,16 @@ export class Kcp {
 
     if (this.#nocwnd === 0 && ((this.#sndUna - prevUna) | 0) > 0) this.#growCwnd();
 
-    if (windowSlides) this.#pending = PENDING_FULL;
-    else if (
-      this.#ackCount > 0 && this.#pending === PENDING_NONE &&
-      (this.ackNoDelay || (this.ackWhenFull && this.#ackCount >= this.#mtu / KCP_OVERHEAD))
+    if (windowSlides) {
+      this.#pending = PENDING_FULL;
+      this.#cutAcks();
+    } else if (
+      this.#ackCount > this.#ackCut &&
+      (this.ackNoDelay ||
+        (this.ackWhenFull && this.#ackCount - this.#ackCut >= this.#mtu / KCP_OVERHEAD))
     ) {
-      this.#pending = PENDING_ACKS;
+      if (this.#pending === PENDING_NONE) this.#pending = PENDING_ACKS;
+      this.#cutAcks();
     }
     return KcpInputResult.Ok;
   }
@@ -556,7 +587,7 @@ export class Kcp {
     } else if (this.#pending !== PENDING_NONE) {
       const ackOnly = this.#pending === PENDING_ACKS;
       this.#pending = PENDING_NONE;
-      this.#flush(t, out, pool, ackOnly);
+      this.#flush(t, out, pool, ackOnly, true);
     }
   }
 
@@ -595,6 +626,7 @@ export class Kcp {
     this.#rcvBytes = 0;
     this.#rcvHeadOff = 0;
     this.#ackCount = 0;
+    this.#ackCut = 0;
   }
 
   // ---------------------------------------------------------------- internals
@@ -718,14 +750,30 @@ export class Kcp {
       const n = this.#ackSn.length * 2;
       const s = new Uint32Array(n);
       const t = new Uint32Array(n);
+      const k = new Uint8Array(n);
       s.set(this.#ackSn);
       t.set(this.#ackTs);
+      k.set(this.#ackKeep);
       this.#ackSn = s;
       this.#ackTs = t;
+      this.#ackKeep = k;
     }
     this.#ackSn[this.#ackCount] = sn;
     this.#ackTs[this.#ackCount] = ts;
     this.#ackCount++;
+  }
+
+  /**
+   * Closes the ACKs queued since the last cut into one flush's worth and picks the ones that
+   * flush writes, as kcp-go's would at this moment: ACKs for segments already passed by
+   * `rcv_nxt` are redundant, except the newest one (it carries an RTT sample).
+   */
+  #cutAcks(): void {
+    const n = this.#ackCount, una = this.#rcvNxt, sn = this.#ackSn, keep = this.#ackKeep;
+    for (let i = this.#ackCut; i < n; i++) {
+      keep[i] = ((sn[i] - una) | 0) >= 0 || i === n - 1 ? 1 : 0;
+    }
+    this.#ackCut = n;
   }
 
   /** Stores a PUSH in the reorder buffer unless already there; true if it was a repeat. */
@@ -836,8 +884,18 @@ export class Kcp {
     this.#pos = writeSegmentHeader(this.#pkt!.buffer, o, this.conv, cmd, 0, wnd, ts, sn, una, 0);
   }
 
-  /** kcp-go's `flush`: returns the wait until the next timed flush (≤ interval). */
-  #flush(current: number, out: PacketBatch, pool: PacketPool, ackOnly: boolean): number {
+  /**
+   * kcp-go's `flush`: returns the wait until the next timed flush (≤ interval). `requested`: the
+   * flush input asked for, which writes only the ACKs before the cut (the later ones stay
+   * queued); otherwise every queued ACK goes.
+   */
+  #flush(
+    current: number,
+    out: PacketBatch,
+    pool: PacketPool,
+    ackOnly: boolean,
+    requested = false,
+  ): number {
     this.#out = out;
     this.#pool = pool;
     const snmp = this.#snmp;
@@ -849,18 +907,24 @@ export class Kcp {
     let ctlSn = 0;
     let ctlTs = 0;
 
-    const nAck = this.#ackCount;
+    if (!requested) this.#cutAcks();
+    const nAck = this.#ackCut;
+    const ackSn = this.#ackSn, ackTs = this.#ackTs, keep = this.#ackKeep;
     for (let i = 0; i < nAck; i++) {
-      const sn = this.#ackSn[i];
-      // ACKs for segments already passed by una are redundant, except the newest one.
-      if (((sn - una) | 0) >= 0 || i === nAck - 1) {
-        ctlSn = sn;
-        ctlTs = this.#ackTs[i];
+      if (keep[i] !== 0) {
+        ctlSn = ackSn[i];
+        ctlTs = ackTs[i];
         this.#writeCtl(KcpCmd.Ack, wnd, ctlTs, ctlSn, una);
         outSegs++;
       }
     }
-    this.#ackCount = 0;
+    const rest = this.#ackCount - nAck;
+    if (rest > 0) {
+      ackSn.copyWithin(0, nAck, this.#ackCount);
+      ackTs.copyWithin(0, nAck, this.#ackCount);
+    }
+    this.#ackCount = rest;
+    this.#ackCut = 0;
 
     if (ackOnly) {
       if (this.#pkt !== null) this.#emit();
