@@ -12,6 +12,8 @@ import type { StageRegistry } from "../pipeline/registry.ts";
 import { fakeTcpUnavailableReason } from "../transports/faketcp.ts";
 import { type Snmp, snmp as processSnmp } from "../pipeline/snmp.ts";
 import { StageError } from "../pipeline/stage.ts";
+import { DEFAULT_KEY, deriveKeyAsync } from "../transforms/crypt/key.ts";
+import { cryptStage, type CryptStageOptions } from "../transforms/crypt/stage.ts";
 import type { AppEndpoint } from "../transports/app.ts";
 import { ClientApp } from "./client_app.ts";
 import {
@@ -94,6 +96,19 @@ function checkSnmpLog(config: ClientConfig | ServerConfig): void {
   if (config.snmplog !== "" && config.snmpperiod > 0) checkSnmpLogPath(config.snmplog);
 }
 
+/**
+ * Derives the keys of the pipeline's `crypt` stages natively (WebCrypto) before the stages are
+ * made, whose synchronous derivation then finds them cached: the same bytes without running
+ * PBKDF2 in JavaScript at startup (`deriveKeyAsync` says why that matters).
+ */
+async function deriveKeys(pipeline: Pipeline): Promise<void> {
+  for (const s of pipeline.stages) {
+    if (s.definition !== cryptStage) continue;
+    const o = s.options as CryptStageOptions;
+    if (o.pass === undefined) await deriveKeyAsync(o.key ?? DEFAULT_KEY);
+  }
+}
+
 /** Starts a client from a resolved config. */
 export async function startClientEnd(
   config: ClientConfig,
@@ -125,6 +140,7 @@ export async function startClientEnd(
   logger.log("initiating key derivation");
   let tunnel;
   try {
+    await deriveKeys(pipeline);
     tunnel = createTunnel(config, pipeline, { snmp, log: logger.log });
   } catch (e) {
     listener.close();
@@ -157,6 +173,7 @@ export async function startServerEnd(
   checkTransport(pipeline);
   for (const line of startupLines(config)) logger.log(line);
   logger.log("initiating key derivation");
+  await deriveKeys(pipeline);
   const tunnel = createTunnel(config, pipeline, { snmp, log: logger.log });
   logger.log("key derivation done");
   const server = await startServer(config, { tunnel, logger, snmp });

@@ -9,6 +9,7 @@
 export {
   DEFAULT_KEY,
   deriveKey,
+  deriveKeyAsync,
   KEY_ITERATIONS,
   KEY_LENGTH,
   KEY_SALT,
