@@ -5,15 +5,18 @@
  * - single blocks run a table-driven JavaScript AES (four 256-entry round tables), because one
  *   native call per 16-byte block costs more than computing it here (~0.9 µs per call measured);
  * - bulk calls ({@link BlockCipher.encryptBlocks}) go to `node:crypto`'s native `aes-*-ecb`,
- *   whose per-call overhead pays off from a handful of blocks on.
+ *   whose per-call overhead pays off from a handful of blocks on. `node:crypto` is loaded the
+ *   first time such a cipher is made (`node_crypto.ts`): with OpenSSL's libcrypto through FFI
+ *   (`openssl.ts`), the datagram path never makes one.
  *
  * CFB decryption and batch-parallel CFB encryption (see `cfb.ts`) use the bulk form.
  *
  * @module
  */
 
-import { type Cipheriv, createCipheriv } from "node:crypto";
+import type { Cipheriv } from "node:crypto";
 import { type BlockCipher, readBE } from "./block_cipher.ts";
+import { nodeCrypto } from "./node_crypto.ts";
 
 const SBOX = new Uint8Array(256);
 const TE0 = new Int32Array(256);
@@ -140,10 +143,12 @@ export class AesNativeCipher extends AesCipher {
   readonly bulkThreshold: number = 8;
   readonly #ecb: Cipheriv;
 
-  /** `key` is 16, 24 or 32 bytes; throws when `node:crypto` lacks the ECB cipher. */
+  /** `key` is 16, 24 or 32 bytes; throws when `node:crypto` or its ECB cipher is missing. */
   constructor(key: Uint8Array) {
     super(key);
-    this.#ecb = createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
+    const nc = nodeCrypto();
+    if (nc === null) throw new Error("node:crypto is not available");
+    this.#ecb = nc.createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
     this.#ecb.setAutoPadding(false);
   }
 
