@@ -6,6 +6,7 @@
  */
 
 import { uncompress } from "snappyjs";
+import { SnappyCompressor } from "snappyjs/snappy_compressor.js";
 import { compressBlock, decodeBlock, maxCompressedLength } from "../transforms/snappy/block.ts";
 import { crc32c } from "../transforms/snappy/crc32c.ts";
 import { SnappyFrameDecoder, SnappyFrameEncoder } from "../transforms/snappy/framing.ts";
@@ -71,6 +72,21 @@ const BLOCK = (() => {
   const out = new Uint8Array(maxCompressedLength(src.length));
   return out.slice(0, compressBlock(src, out));
 })();
+
+const BLOCK_OUT = new Uint8Array(maxCompressedLength(65536));
+for (const kind of ["compressible", "random"] as const) {
+  const src = DATA[kind].subarray(0, 65536);
+  Deno.bench(`block compress 64 KiB ${kind}: ours`, {
+    group: `compress ${kind}`,
+    baseline: true,
+  }, () => {
+    sink += compressBlock(src, BLOCK_OUT);
+  });
+  // snappyjs' compressor: what we used before our own (dev dependency, as a reference).
+  Deno.bench(`block compress 64 KiB ${kind}: snappyjs`, { group: `compress ${kind}` }, () => {
+    sink += new SnappyCompressor(src).compressToBuffer(BLOCK_OUT);
+  });
+}
 
 Deno.bench("block decode 64 KiB text: ours", { group: "block", baseline: true }, () => {
   sink += decodeBlock(BLOCK)!.length;
