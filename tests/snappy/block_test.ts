@@ -1,5 +1,4 @@
 import fc from "fast-check";
-import { uncompress } from "snappyjs";
 import { compressBlock, decodeBlock, maxCompressedLength } from "../../transforms/snappy/block.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { fromHex } from "../support/captures.ts";
@@ -95,7 +94,6 @@ Deno.test("block: our compressor uses every element form and round-trips at the 
     const c = compress(d);
     assert(c.length <= maxCompressedLength(d.length), `${d.length}: within the bound`);
     assertEquals(decodeBlock(c, 1 << 20), d, `${d.length} bytes`);
-    assertEquals(new Uint8Array(uncompress(c)), d, `${d.length} bytes, snappyjs' decoder`);
     for (const [kind, len, x] of elements(c)) {
       if (kind === 0) seen.add(`literal, ${x} length bytes`);
       else {
@@ -123,7 +121,7 @@ Deno.test("block: compresses text and repeats well, random data not at all", () 
   assertEquals(compress(random).length, 65536 + 6);
 });
 
-Deno.test("block: round-trips and agrees with snappyjs' decoder", () => {
+Deno.test("block: round-trips (fast-check)", () => {
   const data = fc.oneof(
     fc.uint8Array({ maxLength: 3000 }),
     fc.array(fc.constantFrom(0, 1, 2, 97, 98), { maxLength: 5000 }).map((a) => Uint8Array.from(a)),
@@ -135,7 +133,6 @@ Deno.test("block: round-trips and agrees with snappyjs' decoder", () => {
       const c = compress(d);
       const ours = decodeBlock(c, 1 << 20)!;
       assertEquals(ours, d);
-      assertEquals(new Uint8Array(uncompress(c)), d);
     }),
     { numRuns: 300, seed: 11 },
   );
