@@ -24,7 +24,10 @@ const TE1 = new Int32Array(256);
 const TE2 = new Int32Array(256);
 const TE3 = new Int32Array(256);
 
-(function buildTables() {
+// The S-box is built at load (it is exported, and cheap); the four round tables when the first
+// cipher is made: together at load, the loops would be optimised by V8, whose compiler code then
+// stays resident in processes whose AES runs in OpenSSL (docs/performance.md, "Memory").
+{
   // exp/log tables of GF(2^8) with generator 3 give the multiplicative inverses.
   const exp = new Uint8Array(256);
   const log = new Uint8Array(256);
@@ -40,6 +43,12 @@ const TE3 = new Int32Array(256);
     for (let r = 1; r <= 4; r++) s ^= ((inv << r) | (inv >>> (8 - r))) & 0xff;
     SBOX[a] = s ^ 0x63;
   }
+}
+
+let ready = false;
+
+function buildRoundTables(): void {
+  ready = true;
   for (let a = 0; a < 256; a++) {
     const s = SBOX[a];
     const s2 = ((s << 1) ^ (s & 0x80 ? 0x11b : 0)) & 0xff;
@@ -50,7 +59,7 @@ const TE3 = new Int32Array(256);
     TE2[a] = (t >>> 16) | (t << 16);
     TE3[a] = (t >>> 24) | (t << 8);
   }
-})();
+}
 
 /** The AES S-box (exposed for tests and SM4-style comparisons). */
 export const AES_SBOX: Readonly<Uint8Array> = SBOX;
@@ -92,6 +101,7 @@ export class AesCipher implements BlockCipher {
 
   /** `key` is 16, 24 or 32 bytes (AES-128, -192, -256). */
   constructor(key: Uint8Array) {
+    if (!ready) buildRoundTables();
     this.#rk = expandAesKey(key);
     this.#rounds = key.length / 4 + 6;
   }
