@@ -9,7 +9,6 @@
  * @module
  */
 
-import inspector from "node:inspector";
 import { fileErrorText } from "./logging.ts";
 import { formatGoTime, type GoTime, goTimeLocal } from "./go_time.ts";
 import {
@@ -240,10 +239,17 @@ export function installSnmpSignal(
   snmp: SnmpCounters,
   signals: readonly Deno.Signal[] = SNMP_DUMP_SIGNALS,
 ): () => void {
-  const closeInspector = signals.includes("SIGUSR1") && !inspectorOpenAtStart();
+  // Decided once, now: after a SIGUSR1 the inspector Deno opens for it would be seen too.
+  const closeInspector = signals.includes("SIGUSR1")
+    ? inspectorOpenAtStart().then((open) => !open)
+    : null;
   const handler = (sig: Deno.Signal) => () => {
     log(snmpDumpLine(snmp));
-    if (sig === "SIGUSR1" && closeInspector) closeSignalInspector();
+    if (sig === "SIGUSR1" && closeInspector !== null) {
+      closeInspector.then((close) => {
+        if (close) closeSignalInspector();
+      });
+    }
   };
   const installed: Array<[Deno.Signal, () => void]> = [];
   for (const sig of signals) {
@@ -261,11 +267,43 @@ export function installSnmpSignal(
 }
 
 /**
+ * `node:inspector`, imported only when needed: loading it (and the Node compatibility code
+ * behind it) costs every process memory, and most never see a `SIGUSR1`.
+ */
+function loadInspector(): Promise<typeof import("node:inspector")> {
+  return import("node:inspector");
+}
+
+/**
+ * False when `args` (a process's `/proc/self/cmdline`) shows that no inspector was asked for at
+ * startup: a `deno` executable (as `argv[0]`) with no `--inspect*` argument. True when it may
+ * have been: such an argument, or another executable (a compiled binary can have the flags
+ * built in).
+ */
+export function commandLineMayInspect(args: readonly string[]): boolean {
+  if (args.length === 0 || !/(^|\/)deno$/.test(args[0])) return true;
+  return args.some((a) => a.startsWith("--inspect"));
+}
+
+/** {@link commandLineMayInspect} of this process; true when its command line cannot be read. */
+function thisCommandLineMayInspect(): boolean {
+  const path = "/proc/self/cmdline";
+  try {
+    // Asked first: reading without the permission could prompt.
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return true;
+    return commandLineMayInspect(Deno.readTextFileSync(path).split("\0").slice(0, -1));
+  } catch {
+    return true;
+  }
+}
+
+/**
  * True when an inspector is open now (`--inspect`, `--inspect-wait`, `--inspect-brk`). Only
  * asked when the answer comes without a prompt: `inspector.url()` needs the `sys` permission
- * `inspector`; without it the answer is false.
+ * `inspector`; without it the answer is false. `node:inspector` is only loaded when the command
+ * line leaves the question open ({@link commandLineMayInspect}).
  */
-function inspectorOpenAtStart(): boolean {
+async function inspectorOpenAtStart(): Promise<boolean> {
   // "inspector" is a sys permission kind Deno checks but its type does not list.
   const descriptor = { name: "sys", kind: "inspector" } as unknown as Deno.PermissionDescriptor;
   let state: Deno.PermissionState | "unknown";
@@ -276,8 +314,9 @@ function inspectorOpenAtStart(): boolean {
     state = "unknown";
   }
   if (state === "denied" || state === "prompt") return false;
+  if (!thisCommandLineMayInspect()) return false;
   try {
-    return inspector.url() !== undefined;
+    return (await loadInspector()).url() !== undefined;
   } catch {
     return false;
   }
@@ -292,7 +331,13 @@ function inspectorOpenAtStart(): boolean {
 const CLOSE_INSPECTOR_AT_MS = [0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 125, 250, 500, 1000];
 
 /** Closes the inspector SIGUSR1 is opening, whenever in the next second it shows up. */
-function closeSignalInspector(): void {
+async function closeSignalInspector(): Promise<void> {
+  let inspector: typeof import("node:inspector");
+  try {
+    inspector = await loadInspector();
+  } catch {
+    return;
+  }
   let i = 0;
   const step = () => {
     inspector.close();

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { Snmp, SNMP_STRUCT_FIELDS } from "../../pipeline/snmp.ts";
 import {
   checkSnmpLogPath,
+  commandLineMayInspect,
   installSnmpSignal,
   SNMP_DUMP_SIGNALS,
   snmpCsvHeader,
@@ -282,4 +283,17 @@ Deno.test("snmp: the dump signal logs the line and can be removed", async () => 
   assert(lines[0].includes(" InPkts:9 "));
   // Unsupported signals are skipped rather than thrown.
   installSnmpSignal(() => {}, s, ["SIGKILL"])();
+});
+
+Deno.test("snmp: node:inspector is asked only when the command line may have opened one", () => {
+  const may = commandLineMayInspect;
+  assertEquals(may(["deno", "run", "-A", "cli/server.ts", "-l", ":29900"]), false);
+  assertEquals(may(["/usr/bin/deno", "task", "server"]), false);
+  assertEquals(may(["deno", "run", "--inspect", "-A", "cli/server.ts"]), true);
+  assertEquals(may(["deno", "run", "--inspect-brk=127.0.0.1:0", "cli/server.ts"]), true);
+  assertEquals(may(["/opt/deno", "test", "--inspect-wait", "-A"]), true);
+  // A compiled binary may have the flag built in; an unreadable command line says nothing.
+  assertEquals(may(["./kcptun-server", "-l", ":29900"]), true);
+  assertEquals(may(["denoise", "run"]), true);
+  assertEquals(may([]), true);
 });

@@ -13,7 +13,13 @@ import { assertPacketRoundTrip } from "../../testing.ts";
 import { deriveKey } from "../../transforms/crypt/key.ts";
 import { NonceSource } from "../../transforms/crypt/nonce.ts";
 import { type CryptStage, cryptStage, MIN_PAYLOAD_2021 } from "../../transforms/crypt/stage.ts";
-import { createCryptSuite, resolveCryptMethod } from "../../transforms/crypt/suite.ts";
+import {
+  createCryptSuite,
+  createDatagramCipher,
+  resolveCryptMethod,
+} from "../../transforms/crypt/suite.ts";
+import { DeferredCipher } from "../../transforms/crypt/datagram_cipher.ts";
+import type { HeaderCryptSuite } from "../../transforms/crypt/header_suite.ts";
 import { CRYPT_METHODS, type CryptMethod } from "../../transforms/crypt/suite_types.ts";
 
 const SEED = 424242;
@@ -322,4 +328,36 @@ Deno.test("options: the JS-only AES engine and the native one are interchangeabl
     a.releaseAll();
     b.releaseAll();
   }
+});
+
+Deno.test("suite: the cipher is made on the first seal or open, with the same bytes as an eager one", () => {
+  const pool = new PacketPool();
+  for (const method of ["aes", "aes-128", "blowfish", "xor", "salsa20", "none"] as const) {
+    const pass = deriveKey("deferred").slice();
+    const suite = createCryptSuite(method, pass, { nonces: new NonceSource(seeded(SEED)) });
+    const cipher = (suite as HeaderCryptSuite).cipher as DeferredCipher;
+    assert(cipher instanceof DeferredCipher && !cipher.made, `${method}: not made yet`);
+    pass.fill(0); // the suite keeps its own copy
+    const plain = new TextEncoder().encode(`a datagram of ${method} of at least 24 bytes`);
+    const sealed = pool.from(plain);
+    suite.seal(sealed);
+    assert(cipher.made, `${method}: made by the first seal`);
+    // An eager cipher keyed the same way decrypts it.
+    const bytes = sealed.bytes().slice();
+    createDatagramCipher(method, deriveKey("deferred"))!.decrypt(bytes, 0, bytes.length);
+    assertEquals(bytes.subarray(20), plain, method);
+    // The batch forms go through the cipher's own (or one call per packet).
+    const batch = [pool.from(plain), pool.from(plain)];
+    suite.sealBatch(batch, 2);
+    const ok = new Uint8Array(2);
+    suite.openBatch(batch, 2, ok);
+    assertEquals([...ok], [1, 1], method);
+    assertEquals(batch[1].bytes(), plain, method);
+  }
+  let made = 0;
+  const d = new DeferredCipher(() => (made++, createDatagramCipher("none", new Uint8Array(32))!));
+  assertEquals(made, 0);
+  d.encrypt(new Uint8Array(4), 0, 4);
+  d.decrypt(new Uint8Array(4), 0, 4);
+  assertEquals(made, 1);
 });

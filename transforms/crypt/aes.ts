@@ -5,15 +5,18 @@
  * - single blocks run a table-driven JavaScript AES (four 256-entry round tables), because one
  *   native call per 16-byte block costs more than computing it here (~0.9 µs per call measured);
  * - bulk calls ({@link BlockCipher.encryptBlocks}) go to `node:crypto`'s native `aes-*-ecb`,
- *   whose per-call overhead pays off from a handful of blocks on.
+ *   whose per-call overhead pays off from a handful of blocks on. `node:crypto` is loaded the
+ *   first time such a cipher is made (`node_crypto.ts`): with OpenSSL's libcrypto through FFI
+ *   (`openssl.ts`), the datagram path never makes one.
  *
  * CFB decryption and batch-parallel CFB encryption (see `cfb.ts`) use the bulk form.
  *
  * @module
  */
 
-import { type Cipheriv, createCipheriv } from "node:crypto";
+import type { Cipheriv } from "node:crypto";
 import { type BlockCipher, readBE } from "./block_cipher.ts";
+import { nodeCrypto } from "./node_crypto.ts";
 
 const SBOX = new Uint8Array(256);
 const TE0 = new Int32Array(256);
@@ -21,7 +24,10 @@ const TE1 = new Int32Array(256);
 const TE2 = new Int32Array(256);
 const TE3 = new Int32Array(256);
 
-(function buildTables() {
+// The S-box is built at load (it is exported, and cheap); the four round tables when the first
+// cipher is made: together at load, the loops would be optimised by V8, whose compiler code then
+// stays resident in processes whose AES runs in OpenSSL (docs/performance.md, "Memory").
+{
   // exp/log tables of GF(2^8) with generator 3 give the multiplicative inverses.
   const exp = new Uint8Array(256);
   const log = new Uint8Array(256);
@@ -37,6 +43,12 @@ const TE3 = new Int32Array(256);
     for (let r = 1; r <= 4; r++) s ^= ((inv << r) | (inv >>> (8 - r))) & 0xff;
     SBOX[a] = s ^ 0x63;
   }
+}
+
+let ready = false;
+
+function buildRoundTables(): void {
+  ready = true;
   for (let a = 0; a < 256; a++) {
     const s = SBOX[a];
     const s2 = ((s << 1) ^ (s & 0x80 ? 0x11b : 0)) & 0xff;
@@ -47,7 +59,7 @@ const TE3 = new Int32Array(256);
     TE2[a] = (t >>> 16) | (t << 16);
     TE3[a] = (t >>> 24) | (t << 8);
   }
-})();
+}
 
 /** The AES S-box (exposed for tests and SM4-style comparisons). */
 export const AES_SBOX: Readonly<Uint8Array> = SBOX;
@@ -89,6 +101,7 @@ export class AesCipher implements BlockCipher {
 
   /** `key` is 16, 24 or 32 bytes (AES-128, -192, -256). */
   constructor(key: Uint8Array) {
+    if (!ready) buildRoundTables();
     this.#rk = expandAesKey(key);
     this.#rounds = key.length / 4 + 6;
   }
@@ -140,10 +153,12 @@ export class AesNativeCipher extends AesCipher {
   readonly bulkThreshold: number = 8;
   readonly #ecb: Cipheriv;
 
-  /** `key` is 16, 24 or 32 bytes; throws when `node:crypto` lacks the ECB cipher. */
+  /** `key` is 16, 24 or 32 bytes; throws when `node:crypto` or its ECB cipher is missing. */
   constructor(key: Uint8Array) {
     super(key);
-    this.#ecb = createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
+    const nc = nodeCrypto();
+    if (nc === null) throw new Error("node:crypto is not available");
+    this.#ecb = nc.createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
     this.#ecb.setAutoPadding(false);
   }
 

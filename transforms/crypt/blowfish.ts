@@ -6,7 +6,7 @@
  */
 
 import type { BlockCipher } from "./block_cipher.ts";
-import { BLOWFISH_PI } from "./blowfish_pi.ts";
+import { blowfishPi } from "./blowfish_pi.ts";
 
 /** Blowfish, forward direction. */
 export class BlowfishCipher implements BlockCipher {
@@ -21,7 +21,7 @@ export class BlowfishCipher implements BlockCipher {
   /** `key` is 1..56 bytes (Go accepts any length in that range; the spec suggests >= 4). */
   constructor(key: Uint8Array) {
     if (key.length < 1 || key.length > 56) throw new RangeError("Blowfish key must be 1..56 bytes");
-    const state = Int32Array.from(BLOWFISH_PI, (w) => w | 0);
+    const state = Int32Array.from(blowfishPi(), (w) => w | 0);
     this.#p = state.subarray(0, 18);
     this.#s0 = state.subarray(18, 274);
     this.#s1 = state.subarray(274, 530);

@@ -8,8 +8,18 @@
 
 import { hexWords } from "./hex_words.ts";
 
-/** P[0..18) then S0..S3, 1042 words. */
-export const BLOWFISH_PI: Uint32Array = hexWords([
+let decoded: Uint32Array | null = null;
+
+/**
+ * P[0..18) then S0..S3, 1042 words, decoded on the first call (at module load the decoding loop
+ * would be optimised by V8, whose compiler code then stays resident in processes that never use
+ * Blowfish; docs/performance.md, "Memory").
+ */
+export function blowfishPi(): Uint32Array {
+  return decoded ??= hexWords(BLOWFISH_PI_HEX);
+}
+
+const BLOWFISH_PI_HEX = [
   // P-array
   "243f6a8885a308d313198a2e03707344a4093822299f31d0",
   "082efa98ec4e6c89452821e638d01377be5466cf34e90c6c",
@@ -146,4 +156,4 @@ export const BLOWFISH_PI: Uint32Array = hexWords([
   "53113ec01640e3d338abbd602547adf0ba38209cf746ce7677afa1c520756060",
   "85cbfe4e8ae88dd87aaaf9b04cf9aa7e1948c25c02fb8a8c01c36ae4d6ebe1f9",
   "90d4f869a65cdea03f09252dc208e69fb74e6132ce77e25b578fdfe33ac372e6",
-]);
+];

@@ -7,9 +7,11 @@
  */
 
 import { type BlockCipher, readBE } from "./block_cipher.ts";
-import { CAST5_SBOXES } from "./cast5_sboxes.ts";
+import { cast5Sboxes } from "./cast5_sboxes.ts";
 
-const SB = Int32Array.from(CAST5_SBOXES, (w) => w | 0);
+/** The S-boxes as signed words, filled when the first cipher is made. */
+const SB = new Int32Array(2048);
+let ready = false;
 const S1 = SB.subarray(0, 256);
 const S2 = SB.subarray(256, 512);
 const S3 = SB.subarray(512, 768);
@@ -100,6 +102,10 @@ export class Cast5Cipher implements BlockCipher {
   /** `key` is 5..16 bytes (kcptun: 16). */
   constructor(key: Uint8Array) {
     if (key.length < 5 || key.length > 16) throw new RangeError("CAST5 key must be 5..16 bytes");
+    if (!ready) {
+      SB.set(cast5Sboxes());
+      ready = true;
+    }
     const k = schedule(key);
     this.#km = k.subarray(0, 16);
     this.#kr = k.subarray(16, 32).map((v) => v & 31);

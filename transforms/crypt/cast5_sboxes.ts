@@ -1,14 +1,22 @@
 /**
  * Constant tables of the CAST-128 S-boxes (RFC 2144 Appendix A). Kept as hex text and decoded
- * once at load; the test vectors of RFC 2144 Appendix B check them.
+ * on first use (at load the decoding loop would be optimised by V8, whose compiler code then stays
+ * resident in processes that never use CAST5; docs/performance.md, "Memory"); the test vectors of
+ * RFC 2144 Appendix B check them.
  *
  * @module
  */
 
 import { hexWords } from "./hex_words.ts";
 
-/** S1..S8 of RFC 2144, 256 words each, in that order. */
-export const CAST5_SBOXES: Uint32Array = hexWords([
+let decoded: Uint32Array | null = null;
+
+/** S1..S8 of RFC 2144, 256 words each, in that order (decoded on the first call). */
+export function cast5Sboxes(): Uint32Array {
+  return decoded ??= hexWords(CAST5_SBOXES_HEX);
+}
+
+const CAST5_SBOXES_HEX = [
   // S1
   "30fb40d49fa0ff0b6beccd2f3f258c7a1e213f2f9c004dd36003e540cf9fc949",
   "bfd4af2788bbbdb5e203409098d096756e63a0e015c361d2c2e7661d22d4ff8e",
@@ -273,4 +281,4 @@ export const CAST5_SBOXES: Uint32Array = hexWords([
   "5938fa0f42399ef336997b070e84093d4aa93e618360d87b1fa98b0c1149382c",
   "e97625a50614d1b70e25244b0c768347589e8d820d2059d1a466bb1ef8da0a82",
   "04f19130ba6e4ec0992651641ee7230d50b2ad80eaee68018db2a283ea8bf59e",
-]);
+];

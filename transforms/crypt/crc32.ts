@@ -10,8 +10,15 @@
 
 const POLY = 0xedb88320;
 
-function buildTables(): Int32Array {
-  const t = new Int32Array(8 * 256);
+/**
+ * The tables, filled by the first checksum: building them at module load would have V8 optimise
+ * the loop, whose compiler code then stays resident in idle processes (docs/performance.md).
+ */
+const T = new Int32Array(8 * 256);
+let ready = false;
+
+function buildTables(t: Int32Array): void {
+  ready = true;
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
@@ -24,10 +31,7 @@ function buildTables(): Int32Array {
       t[k * 256 + n] = c;
     }
   }
-  return t;
 }
-
-const T = buildTables();
 
 /**
  * CRC-32/IEEE of `buf[start, end)`, as an unsigned 32-bit number.
@@ -40,6 +44,7 @@ const T = buildTables();
  * ```
  */
 export function crc32(buf: Uint8Array, start: number, end: number): number {
+  if (!ready) buildTables(T);
   let c = -1;
   let i = start;
   const stop8 = end - 8;

@@ -58,15 +58,20 @@ function bit(words: readonly number[], pos: number): number {
 
 // SP[s][x]: S-box s (0..7) on the 6-bit input x, its 4-bit output placed at bits 4s+1..4s+4
 // of a word, then sent through P.
-const SP: Int32Array[] = [];
+const SP: Int32Array[] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => new Int32Array(64));
 // Byte-indexed permutation tables: for input byte b (0..7) with value v, the two output words.
 const IP_T = new Int32Array(8 * 256 * 2);
 const FP_T = new Int32Array(8 * 256 * 2);
 
-(function buildTables() {
+// Filled when the first cipher is made: at module load these loops would be optimised by V8,
+// whose compiler code then stays resident in processes that never use DES (docs/performance.md).
+let ready = false;
+
+function buildTables(): void {
+  ready = true;
   for (let s = 0; s < 8; s++) {
     const rows = SBOXES[s].split(" ");
-    const sp = new Int32Array(64);
+    const sp = SP[s];
     for (let x = 0; x < 64; x++) {
       const row = ((x >>> 4) & 2) | (x & 1);
       const col = (x >>> 1) & 0xf;
@@ -76,7 +81,6 @@ const FP_T = new Int32Array(8 * 256 * 2);
       for (let i = 0; i < 32; i++) out |= bit([pre], P[i]) << (31 - i);
       sp[x] = out;
     }
-    SP.push(sp);
   }
   const FP = new Array<number>(64);
   for (let i = 0; i < 64; i++) FP[IP[i] - 1] = i + 1;
@@ -95,7 +99,7 @@ const FP_T = new Int32Array(8 * 256 * 2);
       }
     }
   }
-})();
+}
 
 const SP0 = SP[0], SP1 = SP[1], SP2 = SP[2], SP3 = SP[3];
 const SP4 = SP[4], SP5 = SP[5], SP6 = SP[6], SP7 = SP[7];
@@ -172,6 +176,7 @@ export class DesCipher implements BlockCipher {
   /** `key` is 8 bytes (parity bits ignored). */
   constructor(key: Uint8Array) {
     if (key.length !== 8) throw new RangeError("DES key must be 8 bytes");
+    if (!ready) buildTables();
     this.#k = desSubkeys(key, 0);
   }
 
@@ -194,6 +199,7 @@ export class TripleDesCipher implements BlockCipher {
   /** `key` is 24 bytes, K1‖K2‖K3 (parity bits ignored). */
   constructor(key: Uint8Array) {
     if (key.length !== 24) throw new RangeError("3DES key must be 24 bytes");
+    if (!ready) buildTables();
     this.#k1 = desSubkeys(key, 0);
     this.#k2 = reversed(desSubkeys(key, 8));
     this.#k3 = desSubkeys(key, 16);

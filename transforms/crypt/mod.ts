@@ -9,6 +9,7 @@
 export {
   DEFAULT_KEY,
   deriveKey,
+  deriveKeyAsync,
   KEY_ITERATIONS,
   KEY_LENGTH,
   KEY_SALT,
@@ -19,7 +20,7 @@ export {
 export { crc32 } from "./crc32.ts";
 export { defaultNonces, NONCE_POOL_SIZE, NonceSource, type RandomFill } from "./nonce.ts";
 export { type BlockCipher, encryptBlock } from "./block_cipher.ts";
-export type { DatagramCipher } from "./datagram_cipher.ts";
+export { type DatagramCipher, DeferredCipher } from "./datagram_cipher.ts";
 export { Cfb, KCP_IV } from "./cfb.ts";
 export { AES_SBOX, AesCipher, AesNativeCipher, createAes, expandAesKey } from "./aes.ts";
 export { BlowfishCipher } from "./blowfish.ts";

@@ -14,17 +14,24 @@ function rotl(x: number, n: number): number {
   return (x << n) | (x >>> (32 - n));
 }
 
+// The round tables, filled when the first cipher is made (docs/performance.md, "Memory": table
+// loops at module load get optimised by V8, whose compiler code then stays resident).
 const T0 = new Int32Array(256);
 const T1 = new Int32Array(256);
 const T2 = new Int32Array(256);
 const T3 = new Int32Array(256);
-for (let x = 0; x < 256; x++) {
-  const b = SM4_SBOX[x] << 24;
-  const l = b ^ rotl(b, 2) ^ rotl(b, 10) ^ rotl(b, 18) ^ rotl(b, 24);
-  T0[x] = l;
-  T1[x] = rotl(l, 24);
-  T2[x] = rotl(l, 16);
-  T3[x] = rotl(l, 8);
+let ready = false;
+
+function buildTables(): void {
+  ready = true;
+  for (let x = 0; x < 256; x++) {
+    const b = SM4_SBOX[x] << 24;
+    const l = b ^ rotl(b, 2) ^ rotl(b, 10) ^ rotl(b, 18) ^ rotl(b, 24);
+    T0[x] = l;
+    T1[x] = rotl(l, 24);
+    T2[x] = rotl(l, 16);
+    T3[x] = rotl(l, 8);
+  }
 }
 
 function tau(a: number): number {
@@ -42,6 +49,7 @@ export class Sm4Cipher implements BlockCipher {
   /** `key` is 16 bytes. */
   constructor(key: Uint8Array) {
     if (key.length !== 16) throw new RangeError("SM4 key must be 16 bytes");
+    if (!ready) buildTables();
     let k0 = readBE(key, 0) ^ FK[0];
     let k1 = readBE(key, 4) ^ FK[1];
     let k2 = readBE(key, 8) ^ FK[2];

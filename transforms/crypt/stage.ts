@@ -13,7 +13,7 @@
 import type { PacketBatch, PeerAddress } from "../../pipeline/packet.ts";
 import type { PacketStage, PacketStageDefinition, StageContext } from "../../pipeline/stage.ts";
 import type { Snmp } from "../../pipeline/snmp.ts";
-import { DEFAULT_KEY } from "./key.ts";
+import { DEFAULT_KEY, deriveKeyAsync } from "./key.ts";
 import type { NonceSource } from "./nonce.ts";
 import { type AesEngine, createCryptSuite, type CryptGeneration } from "./suite.ts";
 import type { CryptSuite } from "./suite_types.ts";
@@ -141,6 +141,11 @@ export const cryptStage: PacketStageDefinition<CryptStageOptions> = {
   kind: "packet",
   description: "kcptun packet encryption (-crypt, -key): nonce + CRC32 header, or AES-GCM",
   shared: true,
+  // PBKDF2 through WebCrypto, once per tunnel: `create` then finds the key in the cache instead
+  // of running 4096 rounds of JavaScript (and the optimising compilers) at startup.
+  prepare: async (options: CryptStageOptions): Promise<void> => {
+    if (options.pass === undefined) await deriveKeyAsync(options.key ?? DEFAULT_KEY);
+  },
   options: {
     crypt: { type: "string", description: "-crypt: the method (aes, salsa20, none, null, ...)" },
     key: { type: "string", description: "-key: the pre-shared secret" },

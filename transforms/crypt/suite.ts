@@ -11,7 +11,7 @@ import type { BlockCipher } from "./block_cipher.ts";
 import { BlowfishCipher } from "./blowfish.ts";
 import { Cast5Cipher } from "./cast5.ts";
 import { Cfb } from "./cfb.ts";
-import type { DatagramCipher } from "./datagram_cipher.ts";
+import { type DatagramCipher, DeferredCipher } from "./datagram_cipher.ts";
 import { TripleDesCipher } from "./des.ts";
 import { AesGcmSuite } from "./gcm.ts";
 import { HeaderCryptSuite } from "./header_suite.ts";
@@ -149,7 +149,9 @@ export interface CryptSuiteOptions {
 
 /**
  * A ready {@link CryptSuite} for `-crypt name` and `-key key`. `key` is the raw `-key` string
- * (derived with PBKDF2 and cached), or an already derived 32-byte `pass`.
+ * (derived with PBKDF2 and cached), or an already derived 32-byte `pass` (copied). The cipher
+ * itself is made when the first datagram is sealed or opened ({@link DeferredCipher}), so that
+ * an idle end does not hold libcrypto or a key schedule it has not needed yet.
  *
  * @example
  * ```ts
@@ -172,6 +174,7 @@ export function createCryptSuite(
   if (pass.length !== KEY_LENGTH) throw new RangeError(`derived key must be ${KEY_LENGTH} bytes`);
   if (method === "null") return new NullSuite();
   if (method === "aes-128-gcm") return new AesGcmSuite(pass, options.nonces);
-  const cipher = createDatagramCipher(method, pass, options.engine)!;
+  const own = pass.slice();
+  const cipher = new DeferredCipher(() => createDatagramCipher(method, own, options.engine)!);
   return new HeaderCryptSuite(method, cipher, options.nonces);
 }

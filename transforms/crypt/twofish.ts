@@ -32,8 +32,7 @@ function ror4(x: number, n: number): number {
   return ((x >>> n) | (x << (4 - n))) & 0xf;
 }
 
-function buildQ(t: number[][]): Uint8Array {
-  const q = new Uint8Array(256);
+function buildQ(q: Uint8Array, t: number[][]): void {
   for (let x = 0; x < 256; x++) {
     let a = x >>> 4, b = x & 0xf;
     const a1 = a ^ b, b1 = (a ^ ror4(b, 1) ^ (8 * a)) & 0xf;
@@ -42,11 +41,12 @@ function buildQ(t: number[][]): Uint8Array {
     const a3 = a ^ b, b3 = (a ^ ror4(b, 1) ^ (8 * a)) & 0xf;
     q[x] = (t[3][b3] << 4) | t[2][a3];
   }
-  return q;
 }
 
-const Q0 = buildQ(Q_T[0]);
-const Q1 = buildQ(Q_T[1]);
+// The q permutations, filled when the first cipher is made (docs/performance.md, "Memory").
+const Q0 = new Uint8Array(256);
+const Q1 = new Uint8Array(256);
+let ready = false;
 
 /** Multiplication in GF(2^8) modulo the primitive polynomial `poly` (with its x^8 bit). */
 function gfMul(a: number, b: number, poly: number): number {
@@ -128,6 +128,11 @@ export class TwofishCipher implements BlockCipher {
   constructor(key: Uint8Array) {
     if (key.length !== 16 && key.length !== 24 && key.length !== 32) {
       throw new RangeError("Twofish key must be 16, 24 or 32 bytes");
+    }
+    if (!ready) {
+      buildQ(Q0, Q_T[0]);
+      buildQ(Q1, Q_T[1]);
+      ready = true;
     }
     const k = key.length / 8;
     const me: number[] = [], mo: number[] = [], s: number[] = [];

@@ -2,8 +2,11 @@
  * Arithmetic in GF(2^8) as klauspost/reedsolomon (and so kcp-go) uses it: reducing polynomial
  * x^8 + x^4 + x^3 + x^2 + 1 (0x11D), generator 2. Addition is XOR.
  *
- * The tables are built once at module load (a few microseconds). Bulk operations work on byte
- * ranges given as (array, offset, length) so callers never need a subarray per packet.
+ * The exp/log tables are built at module load; the 64 KiB product table on first use (see
+ * {@link GF_MUL}): 65536 products computed at load would have V8 optimise the loop, and its
+ * optimising compilers' code would then stay resident in processes that never use FEC
+ * (docs/performance.md, "Memory"). Bulk operations work on byte ranges given as (array, offset,
+ * length) so callers never need a subarray per packet.
  *
  * @module
  */
@@ -19,8 +22,26 @@ export const GF_EXP: Uint8Array = new Uint8Array(510);
 /** `GF_LOG[a]` = log base 2 of a, for a in [1, 256); `GF_LOG[0]` is unused (0). */
 export const GF_LOG: Uint8Array = new Uint8Array(256);
 
-/** `GF_MUL[(a << 8) | b]` = a·b: one 64 KiB table, each 256-byte row is "multiply by a". */
+/**
+ * `GF_MUL[(a << 8) | b]` = a·b: one 64 KiB table, each 256-byte row is "multiply by a". Filled
+ * by the first call of {@link gfMul}, {@link gfMulAdd}, {@link gfMulSet} or
+ * {@link packMulTable} (every codec makes such calls when it is built), or by
+ * {@link initGfMul}; all zeros before that.
+ */
 export const GF_MUL: Uint8Array = new Uint8Array(65536);
+
+let mulReady = false;
+
+/** Fills {@link GF_MUL} (once; later calls return at once). */
+export function initGfMul(): void {
+  if (mulReady) return;
+  mulReady = true;
+  for (let a = 1; a < 256; a++) {
+    const la = GF_LOG[a];
+    const row = a << 8;
+    for (let b = 1; b < 256; b++) GF_MUL[row | b] = GF_EXP[la + GF_LOG[b]];
+  }
+}
 
 {
   let x = 1;
@@ -31,15 +52,11 @@ export const GF_MUL: Uint8Array = new Uint8Array(65536);
     x <<= 1;
     if (x & 0x100) x ^= GF_POLYNOMIAL;
   }
-  for (let a = 1; a < 256; a++) {
-    const la = GF_LOG[a];
-    const row = a << 8;
-    for (let b = 1; b < 256; b++) GF_MUL[row | b] = GF_EXP[la + GF_LOG[b]];
-  }
 }
 
 /** a·b in GF(2^8). */
 export function gfMul(a: number, b: number): number {
+  if (!mulReady) initGfMul();
   return GF_MUL[((a & 255) << 8) | (b & 255)];
 }
 
@@ -79,6 +96,7 @@ export function gfMulAdd(
     xorInto(dst, dOff, src, sOff, len);
     return;
   }
+  if (!mulReady) initGfMul();
   const row = c << 8;
   for (let i = 0; i < len; i++) dst[dOff + i] ^= GF_MUL[row | src[sOff + i]];
 }
@@ -100,6 +118,7 @@ export function gfMulSet(
     for (let i = 0; i < len; i++) dst[dOff + i] = src[sOff + i];
     return;
   }
+  if (!mulReady) initGfMul();
   const row = c << 8;
   for (let i = 0; i < len; i++) dst[dOff + i] = GF_MUL[row | src[sOff + i]];
 }
@@ -128,6 +147,7 @@ export function packMulTable(
   c2: number,
   c3: number,
 ): void {
+  if (!mulReady) initGfMul();
   const r0 = (c0 & 255) << 8;
   const r1 = (c1 & 255) << 8;
   const r2 = (c2 & 255) << 8;

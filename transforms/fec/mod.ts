@@ -15,6 +15,7 @@ export {
   gfMulAdd,
   gfMulSet,
   gfPow,
+  initGfMul,
   xorInto,
 } from "./gf256.ts";
 export {

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { createHmac, pbkdf2Sync } from "node:crypto";
 import { AesCipher } from "../crypt/aes.ts";
+import { hmacSha256 as hmac256, pbkdf2HmacSha1 } from "../crypt/sha.ts";
 import { stateFromBytes } from "./prng.ts";
 
 /** kcptun's default `-QPPCount`. */
@@ -34,12 +34,14 @@ const CHUNK_ITERATIONS = 1024;
 const KEY_ITERATIONS = 128;
 const CHUNK_COUNT = Math.ceil(QPP_MIN_KEY_BYTES / 32);
 
+const encoder = new TextEncoder();
+
 function pbkdf2(password: Uint8Array, salt: string, iterations: number): Uint8Array {
-  return new Uint8Array(pbkdf2Sync(password, salt, iterations, 32, "sha1"));
+  return pbkdf2HmacSha1(password, encoder.encode(salt), iterations, 32);
 }
 
 function hmacSha256(key: Uint8Array, message: string): Uint8Array {
-  return new Uint8Array(createHmac("sha256", key).update(message).digest());
+  return hmac256(key, encoder.encode(message));
 }
 
 /**

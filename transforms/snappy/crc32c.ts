@@ -9,9 +9,16 @@
 /** The reflected Castagnoli polynomial. */
 const POLY = 0x82f63b78;
 
-/** Eight 256-entry tables: T[k][b] is the CRC of byte b followed by k zero bytes. */
-const TABLES: Uint32Array = (() => {
-  const t = new Uint32Array(8 * 256);
+/**
+ * Eight 256-entry tables: T[k][b] is the CRC of byte b followed by k zero bytes. Filled by the
+ * first checksum: at module load the loop would be optimised by V8, whose compiler code then
+ * stays resident in idle processes (docs/performance.md, "Memory").
+ */
+const TABLES = new Uint32Array(8 * 256);
+let ready = false;
+
+function buildTables(t: Uint32Array): void {
+  ready = true;
   for (let b = 0; b < 256; b++) {
     let c = b;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
@@ -24,8 +31,7 @@ const TABLES: Uint32Array = (() => {
       t[k * 256 + b] = c >>> 0;
     }
   }
-  return t;
-})();
+}
 
 /**
  * CRC-32C of `data[start, end)`, continuing from `crc` (0 for a fresh checksum).
@@ -42,6 +48,7 @@ export function crc32c(
   start = 0,
   end: number = data.length,
 ): number {
+  if (!ready) buildTables(TABLES);
   const t = TABLES;
   let c = ~crc >>> 0;
   let i = start;
