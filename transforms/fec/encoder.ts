@@ -51,8 +51,13 @@ export class FecEncoder {
   readonly shardSize: number;
   /** Where seqids wrap to 0. */
   readonly paws: number;
-  /** The code. */
-  readonly codec: ReedSolomon;
+  /**
+   * The code, made on first use: a stage made only to be asked its overhead or to `peek` (a
+   * server's router, an idle tunnel) builds no matrix and no tables.
+   */
+  get codec(): ReedSolomon {
+    return this.#codec ??= ReedSolomon.shared(this.dataShards, this.parityShards);
+  }
   /**
    * Zero the first two bytes of each parity shard at an odd seqid whose first two bytes, read as a
    * data shard's size, a kcp-go v5.6.1 peer still guessing 1/1 would accept (2 ≤ size ≤ length).
@@ -63,7 +68,9 @@ export class FecEncoder {
   guardPlainPeer: boolean;
   readonly #pool: PacketPool;
   readonly #skipAfter: number;
-  #acc: Uint32Array[];
+  #codec: ReedSolomon | null = null;
+  /** Parity accumulators, one per group of four parity shards; made with the codec. */
+  #acc: Uint32Array[] = [];
   #next = 0;
   #shardCount = 0;
   #maxLength = 0;
@@ -76,7 +83,6 @@ export class FecEncoder {
     pool: PacketPool,
     options: FecEncoderOptions = {},
   ) {
-    this.codec = ReedSolomon.shared(dataShards, parityShards);
     this.dataShards = dataShards;
     this.parityShards = parityShards;
     this.shardSize = dataShards + parityShards;
@@ -84,10 +90,6 @@ export class FecEncoder {
     this.#pool = pool;
     this.#skipAfter = options.skipParityAfterMs ?? Infinity;
     this.guardPlainPeer = options.guardPlainPeer ?? false;
-    this.#acc = [];
-    for (let g = 0; g < this.codec.parityGroups; g++) {
-      this.#acc.push(new Uint32Array(pool.capacity));
-    }
   }
 
   /** The seqid the next shard will get. */
@@ -113,6 +115,11 @@ export class FecEncoder {
     out.push(packet);
 
     const shardLength = kcpLength + 2;
+    if (this.#acc.length === 0) {
+      for (let g = 0; g < this.codec.parityGroups; g++) {
+        this.#acc.push(new Uint32Array(this.#pool.capacity));
+      }
+    }
     if (shardLength > this.#acc[0].length) this.#growAccumulators(shardLength);
     if (shardLength > this.#maxLength) this.#maxLength = shardLength;
     const groups = this.codec.parityGroups;

@@ -5,7 +5,7 @@
  * The compressor is the classic snappy scheme: the input in fragments of 64 KiB, a hash table of
  * 4-byte sequences per fragment, a lookup stride that grows while nothing matches (so
  * incompressible input is skimmed quickly), matches extended byte by byte and emitted as copy
- * elements, everything else as literals. Go's reader accepts any valid block (PROTOCOL.md §10);
+ * elements, everything else as literals. Go's reader accepts any valid block (docs/protocol.md §7);
  * the output is not byte-identical to Go's or to other encoders', nor needs to be. It allocates
  * nothing per call: the hash table is one module-level `Uint16Array`.
  *
