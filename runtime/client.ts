@@ -2,9 +2,10 @@
  * The kcptun client: accepts local connections and carries each one as an smux stream over one
  * of `conn` tunnel sessions, taken round-robin.
  *
- * Sessions are dialled lazily, when a connection needs one, and re-dialled every second while
- * dialling fails (`re-connecting: …`); a session that closes (keepalive timeout, protocol error)
- * is replaced by the next connection that needs its slot. With `autoExpire` a session takes no
+ * Every session is dialled at startup, as kcptun 2021 does (the first connection finds its
+ * session ready), and re-dialled every second while dialling fails (`re-connecting: …`); a
+ * session that closes (keepalive timeout, protocol error) or expires is replaced by the next
+ * connection that needs its slot. With `autoExpire` a session takes no
  * new streams after that many seconds; a scavenger closes expired sessions `scavengeTtl`
  * seconds later. A remote port range dials a random port of it for each new session.
  *
@@ -129,6 +130,7 @@ export class KcptunClient {
     this.#slots = new Array(this.#o.conn).fill(null);
     this.#dialing = new Array(this.#o.conn).fill(null);
     if (this.#o.autoExpire > 0) this.#scavenger = setInterval(() => this.#scavenge(), 1000);
+    for (let i = 0; i < this.#o.conn; i++) this.#sessionFor(i).catch(() => {});
     this.#acceptLoop = this.#accept();
   }
 
