@@ -9,6 +9,8 @@
  * @module
  */
 
+import { V8_FLAGS_ARG } from "./v8_flags.ts";
+
 /** Exit code when Deno's compile base is missing. */
 export const BASE_MISSING = 3;
 
@@ -26,7 +28,7 @@ export async function compileAll(outDir = "dist"): Promise<{ code: number; messa
       args: [
         "compile",
         "-A",
-        "--v8-flags=--no-concurrent-array-buffer-sweeping",
+        V8_FLAGS_ARG,
         "--include",
         "examples/padding.ts",
         "--output",

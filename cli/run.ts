@@ -14,6 +14,7 @@ import { checkRoleInstance } from "../pipeline/roles.ts";
 import { type Snmp, snmp as processSnmp } from "../pipeline/snmp.ts";
 import { StageError } from "../pipeline/stage.ts";
 import { KcptunClient } from "../runtime/client.ts";
+import { startMemoryTrimmer } from "../runtime/memory.ts";
 import { listenSessions } from "../runtime/listen.ts";
 import { KcptunServer } from "../runtime/server.ts";
 import { Tunnel } from "../runtime/tunnel.ts";
@@ -81,8 +82,10 @@ function ops(
   });
   snmpLogger.start();
   const removeSignal = signals ? installSnmpSignal(logger.log, snmp) : () => {};
+  const stopTrimmer = startMemoryTrimmer();
   return () => {
     removeSignal();
+    stopTrimmer();
     snmpLogger.stop();
   };
 }

@@ -205,6 +205,8 @@ export const LIBC_SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   /** `accept4(fd, addr, addrlen, flags)`, synchronous (for fake TCP's kernel listener). */
   accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  /** glibc: gives free heap memory back to the kernel (see `runtime/memory.ts`). */
+  malloc_trim: { parameters: ["usize"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's symbols. */

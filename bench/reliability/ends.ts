@@ -7,6 +7,7 @@
  * @module
  */
 
+import { V8_FLAGS_ARG } from "../../cli/v8_flags.ts";
 import { freePort } from "../../tests/interop/harness.ts";
 import { type Child, spawnChild, waitForLine } from "../tunnel/child.ts";
 import { openFds, residentBytes } from "../tunnel/proc_stats.ts";
@@ -102,7 +103,8 @@ export function spawnEnd(
   o: DenoOptions = {},
 ): Child {
   if (pair === "go") return track(spawnChild(`Go ${role}`, GO_BINARIES[role], args));
-  const deno = [...o.denoFlags ?? []];
+  // As the client/server tasks run them (a later --v8-flags in denoFlags wins).
+  const deno = [V8_FLAGS_ARG, ...o.denoFlags ?? []];
   if (o.cpuProfDir) {
     deno.push(
       "--cpu-prof",

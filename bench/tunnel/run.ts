@@ -8,6 +8,7 @@
 
 import { diffKernelUdpCounters, readKernelUdpCounters } from "../../transports/kernel_counters.ts";
 import { freePort } from "../../tests/support/net.ts";
+import { V8_FLAGS_ARG } from "../../cli/v8_flags.ts";
 import { type Child, spawnChild, waitForLine } from "./child.ts";
 import { echoLoad, type EchoResult, pingPong } from "./load.ts";
 import type { RelayStats } from "./lossy_relay.ts";
@@ -114,7 +115,8 @@ function startEnd(
   if (pair === "go") {
     return spawnChild(`Go ${role}`, role === "client" ? o.goClient : o.goServer, args);
   }
-  const deno = [...o.denoFlags];
+  // As the client/server tasks run them (a later --v8-flags in denoFlags wins).
+  const deno = [V8_FLAGS_ARG, ...o.denoFlags];
   if (o.cpuProfDir !== null) {
     deno.push(
       "--cpu-prof",
