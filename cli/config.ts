@@ -99,8 +99,8 @@ export interface CommonConfig {
   readonly nc: number;
   /** Socket send/receive buffer in bytes. */
   readonly sockbuf: number;
-  /** smux protocol version, 1 or 2. */
-  readonly smuxver: 1 | 2;
+  /** smux protocol version, 1 or 2; 0 (server only): each session answers in its client's. */
+  readonly smuxver: 0 | 1 | 2;
   /** smux session receive buffer in bytes. */
   readonly smuxbuf: number;
   /** smux maximum frame size (2026 option; 32768 = 2021 behaviour). */
@@ -251,6 +251,7 @@ export function pipelineFromFlag(text: string): PipelineSpec {
 
 /** The values being resolved, where they came from, and the warnings so far. */
 class Resolver {
+  constructor(readonly role: Role) {}
   readonly raw = new Map<SettingKey, RawValue>();
   readonly sources = new Map<SettingKey, ValueSource>();
   readonly warnings: string[] = [];
@@ -277,6 +278,7 @@ class Resolver {
   /** What the table's check of setting `k` sees. */
   context(k: SettingKey): CheckContext {
     return {
+      role: this.role,
       int: (other) => this.int(other as SettingKey),
       str: (other) => this.str(other as SettingKey),
       origin: this.origin(k),
@@ -313,7 +315,7 @@ function resolve(
     return { kind: "exit", code: 0, stdout: versionText(), stderr: "" };
   }
 
-  const r = new Resolver();
+  const r = new Resolver(role);
   try {
     for (const s of settingsOf(role)) {
       if (s.defaults === null) {

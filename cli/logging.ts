@@ -181,7 +181,9 @@ export function startupLines(
   const out: string[] = [];
   const line = (...v: unknown[]) => out.push(goSprintln(...v));
   line("version:", options.version ?? VERSION);
-  line("smux version:", c.smuxver);
+  // 0 is ours (kcptun would print it and then fail every session): say what it means.
+  if (c.smuxver === 0) line("smux version: 0 (each session answers in its client's version)");
+  else line("smux version:", c.smuxver);
   if (c.role === "client") {
     line("listening on:", options.listeningOn ?? c.localaddr);
   } else {

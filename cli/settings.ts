@@ -46,6 +46,8 @@ export type RawValue = FlagValue | PipelineSpec | Record<string, StageOptions>;
 
 /** What a setting's check can see and do. */
 export interface CheckContext {
+  /** Which end is being configured. */
+  readonly role: Role;
   /** The value of a setting that comes earlier in the table, after its check. */
   int(key: string): number;
   /** The value of a string setting that comes earlier in the table, after its check. */
@@ -280,7 +282,16 @@ export const SETTINGS = [
   }),
   setting("smuxver", "int", 1, "specify smux version, available 1,2", {
     check: intCheck((v, c) => {
-      if (v !== 1 && v !== 2) c.fail(`unsupported smux version: ${v}${c.origin} (available: 1, 2)`);
+      // 0 is ours: kcptun accepts it at startup and then fails every session (smux refuses it).
+      if (v === 0 && c.role === "client") {
+        c.fail(
+          `-smuxver 0${c.origin} (answer each client in its own version) is for servers only: a client must choose 1 or 2`,
+        );
+      }
+      if (v !== 0 && v !== 1 && v !== 2) {
+        const available = c.role === "server" ? "1, 2, or 0: each client's" : "1, 2";
+        c.fail(`unsupported smux version: ${v}${c.origin} (available: ${available})`);
+      }
     }),
   }),
   setting("smuxbuf", "int", 4194304, "the overall de-mux buffer in bytes", {

@@ -97,10 +97,16 @@ export class KcptunServer {
   async #serve(session: TunnelSession): Promise<void> {
     const remote = session.remote;
     this.#log("remote address:", `remote address: ${remote}`);
-    this.#log(
-      "smux version:",
-      `smux version: ${this.#o.tunnel.mux.version} on connection: ${session.local} -> ${remote}`,
-    );
+    // With -smuxver 0 the version is the client's first frame's: known once a stream arrives.
+    let versionUnlogged = true;
+    const logVersion = (version: number) => {
+      versionUnlogged = false;
+      this.#log(
+        "smux version:",
+        `smux version: ${version} on connection: ${session.local} -> ${remote}`,
+      );
+    };
+    if (this.#o.tunnel.mux.version !== 0) logVersion(this.#o.tunnel.mux.version);
     const streams = new Set<Promise<void>>();
     while (true) {
       let stream: TunnelStream;
@@ -109,6 +115,7 @@ export class KcptunServer {
       } catch {
         break;
       }
+      if (versionUnlogged) logVersion(session.connection.smux.version);
       const task = this.#relayStream(stream, remote);
       streams.add(task);
       task.finally(() => streams.delete(task));

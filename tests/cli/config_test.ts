@@ -13,6 +13,7 @@ import { readJsonSettings } from "../../cli/config_file.ts";
 import { foldKey, JsonSyntaxError, jsonToPlain, parseJsonText } from "../../cli/json.ts";
 import { CLIENT_DEFAULTS, ConfigError, SERVER_DEFAULTS } from "../../cli/settings.ts";
 import { builtinRegistry } from "../../runtime/registry.ts";
+import { startupLines } from "../../cli/logging.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
@@ -422,7 +423,8 @@ Deno.test("config: startup checks are fatal with one line", () => {
     [["-conn", "-1"], "invalid conn -1"],
     [["-conn", "65536"], "invalid conn 65536"],
     [["-smuxver", "3"], "unsupported smux version: 3"],
-    [["-smuxver", "0"], "unsupported smux version: 0"],
+    [["-smuxver", "0"], "-smuxver 0 (answer each client in its own version) is for servers only"],
+    [["-smuxver", "-1"], "unsupported smux version: -1 (available: 1, 2)"],
     [["-keepalive", "31"], "invalid keepalive 31: must be between 1 and 30 seconds"],
     [["-keepalive", "0"], "invalid keepalive 0"],
     [["-smuxbuf", "0"], "invalid smuxbuf 0: max receive buffer must be positive"],
@@ -458,6 +460,18 @@ Deno.test("config: startup checks are fatal with one line", () => {
   fatal("server", ["-t", "127.0.0.1:0"], 1, 'invalid target "127.0.0.1:0"');
   fatal("server", ["-t", "::1:80"], 1, "an IPv6 address needs brackets");
   fatal("client", ["-c", "f"], 1, "invalid keepalive 40 (from f)", { f: '{"keepalive": 40}' });
+  fatal("client", ["-c", "f"], 1, "-smuxver 0 (from f)", { f: '{"smuxver": 0}' });
+  fatal("server", ["-smuxver", "3"], 1, "(available: 1, 2, or 0: each client's)");
+});
+
+Deno.test("config: -smuxver 0 is the server's 'answer in the client's version'", () => {
+  assertEquals(server(["-smuxver", "0"]).smuxver, 0);
+  assertEquals(server(["-c", "f"], { f: '{"smuxver": 0}' }).smuxver, 0);
+  assertEquals(
+    startupLines(server(["-smuxver", "0"]))[1],
+    "smux version: 0 (each session answers in its client's version)",
+  );
+  assertEquals(startupLines(server([]))[1], "smux version: 1");
 });
 
 Deno.test("config: boundaries that are allowed", () => {

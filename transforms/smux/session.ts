@@ -18,6 +18,11 @@
  *   v1.5.16 and like smux v1.5.53+: SYN/FIN/NOP must have length 0 and UPD length 8 (every smux
  *   sends exactly that). UPD on a version 1 session is ignored, as 2021 did.
  *
+ * Version 0 (kcptun-ts, servers only) leaves the version to the peer: the first frame's version
+ * byte (1 or 2) becomes the session's. Until then the session sends nothing, NOPs included, since
+ * any byte it wrote would carry a guessed version; a NOP that fell due meanwhile goes out as soon
+ * as the version is known. A kcptun client always sends first (a SYN, or its own NOP).
+ *
  * Local choices (no wire effect): writes are sent fairly (one frame per stream in turn, control
  * frames SYN/NOP/UPD first); closing a stream sends its queued data, then FIN; bytes that had
  * arrived before a local close can still be read.
@@ -111,7 +116,8 @@ export class SmuxSession {
   readonly config: Readonly<SmuxConfig>;
   /** Which end this is. */
   readonly role: SmuxRole;
-  readonly #ver: number;
+  /** 0 until a version-0 session has seen its first frame. */
+  #ver: 0 | 1 | 2;
   readonly #updThreshold: number;
   readonly #parser = new SmuxFrameParser();
   readonly #streams = new Map<number, StreamState>();
@@ -125,6 +131,8 @@ export class SmuxSession {
   #nextId: number;
   #goAway = false;
   #nopQueued = false;
+  /** A NOP fell due while the version was unknown. */
+  #nopOwed = false;
   #closed = false;
   #closeReason: string | null = null;
   #closeIsError = false;
@@ -152,6 +160,11 @@ export class SmuxSession {
     this.config = Object.freeze(smuxConfig(config));
     this.role = role;
     this.#ver = this.config.version;
+    if (this.#ver === 0 && role === "client") {
+      throw new StageError(
+        "smux: version 0 (the peer's) is for servers; a client must choose 1 or 2",
+      );
+    }
     this.#updThreshold = Math.floor(this.config.maxStreamBuffer / 2);
     this.#bucket = this.config.maxReceiveBuffer;
     this.#nextId = role === "client" ? 1 : 0;
@@ -162,6 +175,14 @@ export class SmuxSession {
   }
 
   // ---- session state ----
+
+  /**
+   * The protocol version in use: the configured one, or for a version-0 session the version of
+   * the peer's first frame (0 until it arrived).
+   */
+  get version(): 0 | 1 | 2 {
+    return this.#ver;
+  }
 
   /** True once the session is closed (locally, by timeout, or by a protocol or I/O error). */
   get closed(): boolean {
@@ -457,7 +478,12 @@ export class SmuxSession {
 
   #handleFrame(p: SmuxFrameParser): void {
     this.#stats.framesIn++;
-    if (p.ver !== this.#ver) {
+    if (this.#ver === 0) {
+      if (p.ver !== 1 && p.ver !== 2) {
+        return this.#protocolError(`first frame has version ${p.ver}, neither 1 nor 2`);
+      }
+      this.#learnVersion(p.ver);
+    } else if (p.ver !== this.#ver) {
       return this.#protocolError(`version ${p.ver} frame on a version ${this.#ver} session`);
     }
     const sid = p.sid;
@@ -521,6 +547,16 @@ export class SmuxSession {
     }
   }
 
+  /** A version-0 session takes the peer's version; what waited for it may now be sent. */
+  #learnVersion(ver: 1 | 2): void {
+    this.#ver = ver;
+    if (this.#nopOwed) {
+      this.#nopOwed = false;
+      this.#nopQueued = true;
+      this.#control.push(CMD_NOP);
+    }
+  }
+
   #returnTokens(n: number): void {
     if (n === 0) return;
     this.#bucket += n;
@@ -564,7 +600,7 @@ export class SmuxSession {
 
   /** True when {@link pollTransmit} has a frame to give. */
   hasTransmit(): boolean {
-    return !this.#closed && (this.#control.length > 0 || this.#ring !== null);
+    return !this.#closed && this.#ver !== 0 && (this.#control.length > 0 || this.#ring !== null);
   }
 
   /**
@@ -573,7 +609,7 @@ export class SmuxSession {
    * writes each frame as one write (snappy then makes it one chunk, as kcptun does).
    */
   pollTransmit(): Uint8Array | null {
-    if (this.#closed) return null;
+    if (this.#closed || this.#ver === 0) return null;
     const ver = this.#ver;
     while (this.#control.length > 0) {
       const v = this.#control.shift();
@@ -682,7 +718,9 @@ export class SmuxSession {
     if (this.#closed) return;
     const c = this.config;
     if (now >= this.#nextPing) {
-      if (!this.#nopQueued) {
+      if (this.#ver === 0) {
+        this.#nopOwed = true;
+      } else if (!this.#nopQueued) {
         this.#nopQueued = true;
         this.#control.push(CMD_NOP);
       }
