@@ -127,6 +127,8 @@ export interface CommonConfig {
   readonly qpp: boolean;
   /** `-QPPCount`: number of QPP pads (1..65535 when `qpp`; unused otherwise). */
   readonly qppcount: number;
+  /** kcptun-ts `-replaywindow`: `aes-128-gcm` nonces remembered to drop replays (0 = off). */
+  readonly replaywindow: number;
   /**
    * Explicit pipeline (`-pipeline` or JSON `pipeline`, with JSON `pipelineOptions` as its
    * `options`), or null for the one the flags imply ({@link defaultPipeline}).

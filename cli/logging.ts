@@ -222,6 +222,7 @@ export function startupLines(
   line("quiet:", c.quiet);
   line("tcp:", c.tcp);
   if (c.role === "client" && c.pprof) line("pprof:", c.pprof);
+  if (c.replaywindow !== 0) line("replaywindow:", c.replaywindow);
   if (c.pipeline !== null) {
     line(
       "pipeline:",

@@ -30,7 +30,7 @@ import { dialErrorText } from "./dial_error.ts";
 import { fileErrorText, type Logger, openLogger, startupLines } from "./logging.ts";
 import { resolvePipeline } from "./pipeline.ts";
 import { checkTransport, measurePacketRoom, packetRoomError } from "./preflight.ts";
-import { checkSnmpLogPath, installSnmpSignal, SnmpLogger } from "./snmp_log.ts";
+import { checkSnmpLogPath, installSnmpSignal, SNMP_DUMP_SIGNALS, SnmpLogger } from "./snmp_log.ts";
 import { exitWith } from "./usage.ts";
 
 /** A running client or server with what it owns. */
@@ -81,7 +81,11 @@ function ops(
     onRecovered: logger.log,
   });
   snmpLogger.start();
-  const removeSignal = signals ? installSnmpSignal(logger.log, snmp) : () => {};
+  // Counters kcptun does not have get a line of their own, only when something counts them.
+  const extras = config.replaywindow > 0 ? snmp : null;
+  const removeSignal = signals
+    ? installSnmpSignal(logger.log, snmp, SNMP_DUMP_SIGNALS, extras)
+    : () => {};
   const stopTrimmer = startMemoryTrimmer();
   return () => {
     removeSignal();

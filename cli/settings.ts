@@ -23,6 +23,7 @@ import type { FlagSpec, FlagValue } from "./flags.ts";
 import { goQuote } from "./flags.ts";
 import type { PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
+import { REPLAY_WINDOW_MAX } from "../transforms/crypt/replay.ts";
 import { CRYPT_METHODS } from "../transforms/crypt/suite_types.ts";
 import { MTU_MIN } from "../transforms/kcp/arq.ts";
 
@@ -352,6 +353,25 @@ export const SETTINGS = [
     "pipeline",
     "",
     "kcptun-ts: stage list, outermost first, comma-separated, eg: tcp,smux,snappy,kcp,fec,crypt,udp",
+  ),
+  setting(
+    "replaywindow",
+    "int",
+    0,
+    "kcptun-ts: with -crypt aes-128-gcm, drop datagrams whose nonce was among the last N received (replays), 0 to disable",
+    {
+      check: intCheck((v, c) => {
+        if (v < 0 || v > REPLAY_WINDOW_MAX) {
+          c.bad(`must be 0 (off) or a number of datagrams up to ${REPLAY_WINDOW_MAX}`);
+        }
+        const crypt = c.str("crypt");
+        if (v > 0 && crypt !== "aes-128-gcm") {
+          c.bad(
+            `needs -crypt aes-128-gcm, the only method that authenticates its nonce (-crypt is ${crypt})`,
+          );
+        }
+      }),
+    },
   ),
   setting(
     "pipelineoptions",

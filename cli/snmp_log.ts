@@ -14,7 +14,9 @@ import { formatGoTime, type GoTime, goTimeLocal } from "./go_time.ts";
 import {
   type Snmp,
   SNMP_CSV_FIELDS,
+  SNMP_EXTRA_FIELDS,
   SNMP_STRUCT_FIELDS,
+  type SnmpExtraField,
   type SnmpField,
 } from "../pipeline/snmp.ts";
 
@@ -31,6 +33,12 @@ function counter(n: number): string {
 /** The `SIGUSR1` line (without the log timestamp): `KCP SNMP:&{BytesSent:0 BytesReceived:0 …}`. */
 export function snmpDumpLine(snmp: SnmpCounters): string {
   return "KCP SNMP:&{" + SNMP_STRUCT_FIELDS.map((f) => `${f}:${counter(snmp[f])}`).join(" ") + "}";
+}
+
+/** The counters kcptun-ts adds, as one line: `kcptun-ts SNMP:&{InReplays:0}`. */
+export function snmpExtrasLine(snmp: Pick<Snmp, SnmpExtraField>): string {
+  return "kcptun-ts SNMP:&{" + SNMP_EXTRA_FIELDS.map((f) => `${f}:${counter(snmp[f])}`).join(" ") +
+    "}";
 }
 
 /** The CSV header row, without the newline: `Unix,BytesSent,…,FECShortShards`. */
@@ -222,8 +230,9 @@ export const SNMP_DUMP_SIGNALS: readonly Deno.Signal[] = ["SIGUSR1", "SIGUSR2"];
 
 /**
  * Logs {@link snmpDumpLine} through `log` on every signal of `signals` (default
- * {@link SNMP_DUMP_SIGNALS}). Returns the function that removes the handlers. Signals the
- * platform does not support are skipped.
+ * {@link SNMP_DUMP_SIGNALS}), then {@link snmpExtrasLine} when `extras` are given (the CLI gives
+ * them when a feature that counts them is on). Returns the function that removes the handlers.
+ * Signals the platform does not support are skipped.
  *
  * Under `deno run` (not in compiled binaries), Deno ≥ 2.9.2 answers every `SIGUSR1` itself too,
  * whatever listeners the program has: it starts its V8 inspector on 127.0.0.1:9229 (printing
@@ -238,6 +247,7 @@ export function installSnmpSignal(
   log: (line: string) => void,
   snmp: SnmpCounters,
   signals: readonly Deno.Signal[] = SNMP_DUMP_SIGNALS,
+  extras: Pick<Snmp, SnmpExtraField> | null = null,
 ): () => void {
   // Decided once, now: after a SIGUSR1 the inspector Deno opens for it would be seen too.
   const closeInspector = signals.includes("SIGUSR1")
@@ -245,6 +255,7 @@ export function installSnmpSignal(
     : null;
   const handler = (sig: Deno.Signal) => () => {
     log(snmpDumpLine(snmp));
+    if (extras !== null) log(snmpExtrasLine(extras));
     if (sig === "SIGUSR1" && closeInspector !== null) {
       closeInspector.then((close) => {
         if (close) closeSignalInspector();

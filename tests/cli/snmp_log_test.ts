@@ -8,6 +8,7 @@ import {
   snmpCsvHeader,
   snmpCsvRow,
   snmpDumpLine,
+  snmpExtrasLine,
   type SnmpFiles,
   SnmpLogger,
   snmpLogPath,
@@ -27,6 +28,14 @@ Deno.test("snmp: the SIGUSR1 line is Go's %+v of the struct", () => {
   const line = snmpDumpLine(s);
   assert(line.includes("BytesSent:1152921504606846976 BytesReceived:2 "), line);
   assert(line.endsWith("FECShortShards:24}"), line);
+});
+
+Deno.test("snmp: our own counters have a line of their own; kcptun's line and CSV keep theirs", () => {
+  const s = new Snmp();
+  s.InReplays = 10000;
+  assertEquals(snmpExtrasLine(s), "kcptun-ts SNMP:&{InReplays:10000}");
+  assert(!snmpDumpLine(s).includes("10000"));
+  assert(!snmpCsvHeader().includes("InReplays") && !snmpCsvRow(0, s).includes("10000"));
 });
 
 Deno.test("snmp: CSV header and rows in kcptun 2021's order", () => {
