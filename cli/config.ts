@@ -3,7 +3,9 @@
  * (`config_file.ts`), the `-mode` presets and the checks of the settings table (`settings.ts`).
  *
  * Order, as kcptun: defaults → `KCPTUN_KEY` → command-line flags → JSON keys present in the file
- * (they override flags) → the `-mode` preset (it overrides nodelay/interval/resend/nc) → checks.
+ * (they override flags) → the shadowsocks plugin environment when there is one (`sip003.ts`:
+ * `SS_*` addresses and `SS_PLUGIN_OPTIONS`, which override both, as in the shadowsocks fork of
+ * kcptun) → the `-mode` preset (it overrides nodelay/interval/resend/nc) → checks.
  *
  * ```ts
  * import { parseClientConfig } from "./config.ts";
@@ -29,6 +31,7 @@ import {
   type UnixAddress,
 } from "./address.ts";
 import { readJsonSettings } from "./config_file.ts";
+import { type PluginSettings, pluginSettings, readPluginEnvironment } from "./sip003.ts";
 import { type EnvLookup, type FlagValue, goQuote, parseArgs, UsageError } from "./flags.ts";
 import {
   type CheckContext,
@@ -60,8 +63,11 @@ export const MODE_PRESETS: ReadonlyMap<string, readonly [number, number, number,
   Object.entries(KCP_MODES).map(([name, p]) => [name, [p.nodelay, p.interval, p.resend, p.nc]]),
 );
 
-/** Where a resolved value came from. */
-export type ValueSource = "default" | "env" | "flag" | "json" | "mode";
+/**
+ * Where a resolved value came from; `plugin` is the shadowsocks plugin environment (`SS_*`
+ * addresses and `SS_PLUGIN_OPTIONS`).
+ */
+export type ValueSource = "default" | "env" | "flag" | "json" | "plugin" | "mode";
 
 /** Settings both roles have. Field names are kcptun's JSON keys (`qpp-count` is `qppcount`). */
 export interface CommonConfig {
@@ -162,6 +168,8 @@ export interface ClientConfig extends CommonConfig {
   readonly autoexpire: number;
   /** Seconds an expired session may live on. */
   readonly scavengettl: number;
+  /** `-V`: shadowsocks-android's VPN mode (accepted; nothing to do off Android). */
+  readonly vpn: boolean;
   /** Where each setting came from. */
   readonly sources: Readonly<Record<ClientSettingKey, ValueSource>>;
 }
@@ -257,7 +265,10 @@ class Resolver {
   readonly raw = new Map<SettingKey, RawValue>();
   readonly sources = new Map<SettingKey, ValueSource>();
   readonly warnings: string[] = [];
+  /** Where values that did not come from flags came from, for messages: a file, a variable. */
+  readonly origins = new Map<SettingKey, string>();
   configFile = "";
+  plugin: PluginSettings | null = null;
 
   int(k: SettingKey): number {
     return this.raw.get(k) as number;
@@ -269,7 +280,8 @@ class Resolver {
     return this.raw.get(k) as boolean;
   }
   origin(k: SettingKey): string {
-    return this.sources.get(k) === "json" ? ` (from ${this.configFile})` : "";
+    const o = this.origins.get(k);
+    return o === undefined ? "" : ` (from ${o})`;
   }
   /** A one-line fatal about setting `k`. */
   bad(k: SettingKey, why: string): never {
@@ -319,6 +331,18 @@ function resolve(
 
   const r = new Resolver(role);
   try {
+    const pe = readPluginEnvironment(env);
+    if (pe !== null) r.plugin = pluginSettings(role, specs, pe);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      return { kind: "exit", code: 2, stdout: "", stderr: `Incorrect Usage. ${e.message}\n` };
+    }
+    if (e instanceof ConfigError) {
+      return { kind: "exit", code: 1, stdout: "", stderr: e.message + "\n" };
+    }
+    throw e;
+  }
+  try {
     for (const s of settingsOf(role)) {
       if (s.defaults === null) {
         // JSON only: per-stage options.
@@ -336,7 +360,7 @@ function resolve(
       }
     }
 
-    r.configFile = parsed.values.get("c") as string;
+    r.configFile = (r.plugin?.values.get("c") ?? parsed.values.get("c")) as string;
     if (r.configFile !== "") {
       const readFile = opts.readFile ?? Deno.readTextFileSync;
       let text: string;
@@ -349,6 +373,7 @@ function resolve(
       for (const [k, v] of json.values) {
         r.raw.set(k, v);
         r.sources.set(k, "json");
+        r.origins.set(k, r.configFile);
       }
       if (json.unknown.length > 0) {
         r.warnings.push(
@@ -358,6 +383,7 @@ function resolve(
         );
       }
     }
+    if (r.plugin !== null) applyPlugin(role, r, r.plugin);
     return { kind: "run", config: finish(role, r) };
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -365,6 +391,19 @@ function resolve(
     }
     throw e;
   }
+}
+
+/** The plugin environment's values over the flags' and the file's, as the shadowsocks fork. */
+function applyPlugin(role: Role, r: Resolver, plugin: PluginSettings): void {
+  for (const s of settingsOf(role)) {
+    const flag = s.flags[0];
+    const v = flag === undefined ? undefined : plugin.values.get(flag);
+    if (v === undefined) continue;
+    r.raw.set(s.key, s.kind === "pipeline" ? pipelineFromFlag(v as string) : v);
+    r.sources.set(s.key, "plugin");
+    r.origins.set(s.key, plugin.origins.get(flag)!);
+  }
+  r.warnings.push(plugin.note);
 }
 
 /** QPP's checks, as kcptun 2026 makes them (its warnings come first in the startup log). */
@@ -393,6 +432,7 @@ function applyMode(r: Resolver): boolean {
     kcpKeys.forEach((k, i) => {
       r.raw.set(k, preset[i]);
       r.sources.set(k, "mode");
+      r.origins.delete(k);
     });
   } else if (mode !== "manual") {
     r.warnings.push(

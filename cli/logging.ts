@@ -243,9 +243,15 @@ export function describeSources(config: ClientConfig | ServerConfig): string {
     if (!g) groups.set(src, g = []);
     g.push(key);
   }
-  const order: ValueSource[] = ["env", "flag", "json", "mode"];
+  const order: ValueSource[] = ["env", "flag", "json", "plugin", "mode"];
   const label = (s: ValueSource) =>
-    s === "json" ? `file ${config.configFile}` : s === "env" ? "environment" : s;
+    s === "json"
+      ? `file ${config.configFile}`
+      : s === "env"
+      ? "environment"
+      : s === "plugin"
+      ? "shadowsocks plugin environment"
+      : s;
   const parts = order.filter((s) => groups.has(s)).map((s) =>
     `${label(s)}: ${groups.get(s)!.join(" ")}`
   );

@@ -110,7 +110,13 @@ async function preflight(
   // JSON pipelineOptions may give kcp an mtu of its own.
   const name = room.mtu !== config.mtu
     ? `kcp option "mtu" ${room.mtu}`
-    : `-mtu ${config.mtu}${config.sources.mtu === "json" ? ` (from ${config.configFile})` : ""}`;
+    : `-mtu ${config.mtu}${
+      config.sources.mtu === "json"
+        ? ` (from ${config.configFile})`
+        : config.sources.mtu === "plugin"
+        ? " (from SS_PLUGIN_OPTIONS)"
+        : ""
+    }`;
   const error = packetRoomError(room, name);
   if (error !== null) throw new StageError(error);
 }

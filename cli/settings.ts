@@ -354,6 +354,24 @@ export const SETTINGS = [
     "",
     "kcptun-ts: stage list, outermost first, comma-separated, eg: tcp,smux,snappy,kcp,fec,crypt,udp",
   ),
+  // shadowsocks-android starts its plugins with -V (or the option __android_vpn) in VPN mode, where
+  // the plugin must hand its UDP socket to the app to keep it out of the VPN (cli/sip003.ts).
+  setting(
+    "vpn",
+    "bool",
+    false,
+    "shadowsocks-android VPN mode (SIP003 plugin); no effect off Android",
+    {
+      roles: "client",
+      flags: ["V"],
+      check: (v, c) => {
+        if (v !== true) return;
+        c.warn(
+          "-V (shadowsocks-android VPN mode): nothing to do here; only Android's VpnService needs the tunnel's own socket protected from the VPN",
+        );
+      },
+    },
+  ),
   setting(
     "replaywindow",
     "int",

@@ -32,6 +32,7 @@ import { Kcp, type KcpOptions } from "../transforms/kcp/arq.ts";
 import { RateLimiter } from "../transforms/kcp/rate_limit.ts";
 import { ChunkQueue } from "../transforms/smux/chunk_queue.ts";
 import type { SmuxConfig } from "../transforms/smux/config.ts";
+import { HEADER_SIZE as SMUX_HEADER_SIZE } from "../transforms/smux/frame.ts";
 import { type SmuxRole, SmuxSession } from "../transforms/smux/session.ts";
 
 /** The largest chunk taken from KCP's receive queue at once. */
@@ -156,6 +157,11 @@ export class Connection {
   #kcpDue = Infinity;
   #rateDue = Infinity;
   #lastInput: number;
+  /**
+   * One frame buffer reused for every smux frame when KCP (which copies what it is given) and
+   * every session stage are done with a frame when they return; null otherwise.
+   */
+  readonly #frame: Uint8Array | null;
   #closeInfo: ConnectionCloseInfo | null = null;
   #released = false;
   /** Bytes went into KCP since its last flush. */
@@ -175,6 +181,9 @@ export class Connection {
     const kcpMtu = Math.min(options.mtu, 1500) - options.packets.overhead;
     this.kcp = new Kcp(this.conv, { ...options.kcp, snmp: options.snmp, mtu: kcpMtu });
     this.smux = new SmuxSession(options.role, options.smux ?? {}, options.now);
+    this.#frame = this.#sessionStages.every((st) => st.releasesInput === true)
+      ? new Uint8Array(SMUX_HEADER_SIZE + this.smux.config.maxFrameSize)
+      : null;
     this.#lastInput = options.now;
     this.#limiter = (options.rateLimit ?? 0) > 0
       ? new RateLimiter(options.rateLimit!, options.now)
@@ -381,7 +390,7 @@ export class Connection {
   pushOut(): void {
     const kcp = this.kcp, smux = this.smux, sink = this.#toKcp[0];
     while (kcp.writable() && smux.hasTransmit()) {
-      sink(smux.pollTransmit()!);
+      sink(smux.pollTransmit(this.#frame ?? undefined)!);
       this.#unflushed = true;
     }
   }

@@ -16,6 +16,7 @@ const ADDED = [
   "--pprof",
   "--pipeline",
   "--replaywindow",
+  "-V",
 ];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {

@@ -39,14 +39,13 @@ import {
   CMD_PSH,
   CMD_SYN,
   CMD_UPD,
-  encodeFrame,
-  encodeUpd,
   HEADER_SIZE,
   INITIAL_PEER_WINDOW,
   readU32,
   SmuxFrameParser,
   UPD_SIZE,
   writeHeader,
+  writeU32,
 } from "./frame.ts";
 import { NumberQueue } from "./number_queue.ts";
 
@@ -604,32 +603,34 @@ export class SmuxSession {
   }
 
   /**
-   * The next frame to write to the underlying stream (a fresh buffer), or null. Control frames
-   * come first; then streams with data or a pending FIN take turns, one frame each. A driver
-   * writes each frame as one write (snappy then makes it one chunk, as kcptun does).
+   * The next frame to write to the underlying stream, or null. Control frames come first; then
+   * streams with data or a pending FIN take turns, one frame each. A driver writes each frame as
+   * one write (snappy then makes it one chunk, as kcptun does). The frame is a fresh buffer, or,
+   * when `into` is given (at least {@link HEADER_SIZE} + `maxFrameSize` bytes), written into it
+   * and returned as a view of it: for a caller that is done with the frame before the next call.
+   * A version-0 session gives nothing before the peer's first frame told it the version.
    */
-  pollTransmit(): Uint8Array | null {
+  pollTransmit(into?: Uint8Array): Uint8Array | null {
     if (this.#closed || this.#ver === 0) return null;
     const ver = this.#ver;
     while (this.#control.length > 0) {
       const v = this.#control.shift();
       const cmd = v % 8;
       const sid = (v - cmd) / 8;
-      if (cmd === CMD_NOP) {
-        this.#nopQueued = false;
+      if (cmd === CMD_NOP || cmd === CMD_SYN) {
+        if (cmd === CMD_NOP) this.#nopQueued = false;
         this.#stats.framesOut++;
-        return encodeFrame(ver, CMD_NOP, 0);
-      }
-      if (cmd === CMD_SYN) {
-        this.#stats.framesOut++;
-        return encodeFrame(ver, CMD_SYN, sid);
+        return this.#frame(into, ver, cmd, cmd === CMD_SYN ? sid : 0, 0);
       }
       const s = this.#streams.get(sid);
       if (!s || !s.updQueued) continue;
       s.updQueued = false;
       if (s.closing) continue;
       this.#stats.framesOut++;
-      return encodeUpd(ver, sid, s.updConsumed, this.config.maxStreamBuffer);
+      const f = this.#frame(into, ver, CMD_UPD, sid, UPD_SIZE);
+      writeU32(f, HEADER_SIZE, s.updConsumed);
+      writeU32(f, HEADER_SIZE + 4, this.config.maxStreamBuffer);
+      return f;
     }
     const s = this.#ring;
     if (s === null) return null;
@@ -638,8 +639,7 @@ export class SmuxSession {
     if (s.send.bytes > 0) {
       let n = Math.min(s.send.frontLength(), this.config.maxFrameSize);
       if (ver === 2) n = Math.min(n, this.#window(s));
-      const frame = new Uint8Array(HEADER_SIZE + n);
-      writeHeader(frame, 0, ver, CMD_PSH, n, s.id);
+      const frame = this.#frame(into, ver, CMD_PSH, s.id, n);
       s.send.copyInto(frame, HEADER_SIZE, n);
       s.numWritten = (s.numWritten + n) >>> 0;
       this.#queued -= n;
@@ -652,7 +652,17 @@ export class SmuxSession {
     this.#deactivate(s);
     this.#markDirty(s);
     this.#maybeRemove(s);
-    return encodeFrame(ver, CMD_FIN, s.id);
+    return this.#frame(into, ver, CMD_FIN, s.id, 0);
+  }
+
+  /** A frame with its header written and `length` payload bytes to fill, in `into` or fresh. */
+  #frame(into: Uint8Array | undefined, ver: number, cmd: number, sid: number, length: number) {
+    const size = HEADER_SIZE + length;
+    const f = into !== undefined && into.length >= size
+      ? into.subarray(0, size)
+      : new Uint8Array(size);
+    writeHeader(f, 0, ver, cmd, length, sid);
+    return f;
   }
 
   /** Version 2 send window left (≤ 0: blocked until an UPD). */
