@@ -132,6 +132,8 @@ export interface CommonConfig {
    * `options`), or null for the one the flags imply ({@link defaultPipeline}).
    */
   readonly pipeline: PipelineSpec | null;
+  /** kcptun-ts `-udptimeout`: idle seconds after which a UDP flow ends. */
+  readonly udptimeout: number;
   /** JSON `pipelineOptions`: options per stage name (`{}` when absent). */
   readonly pipelineOptions: Readonly<Record<string, StageOptions>>;
   /** The `-c` file, or `""`. */
@@ -160,6 +162,8 @@ export interface ClientConfig extends CommonConfig {
   readonly autoexpire: number;
   /** Seconds an expired session may live on. */
   readonly scavengettl: number;
+  /** kcptun-ts `-udp`: local UDP `host:port` whose datagrams are forwarded, `""` for none. */
+  readonly udp: string;
   /** Where each setting came from. */
   readonly sources: Readonly<Record<ClientSettingKey, ValueSource>>;
 }
@@ -176,6 +180,8 @@ export interface ServerConfig extends CommonConfig {
   readonly listenAddress: InetAddress;
   /** `-t` parsed: TCP or a unix socket path. */
   readonly targetAddress: InetAddress | UnixAddress;
+  /** kcptun-ts `-udp`: the UDP target `host:port` of the clients' flows, `""` for none. */
+  readonly udp: string;
   /** Where each setting came from. */
   readonly sources: Readonly<Record<ServerSettingKey, ValueSource>>;
 }

@@ -15,6 +15,8 @@ const ADDED = [
   "--closewait",
   "--pprof",
   "--pipeline",
+  "--udp",
+  "--udptimeout",
 ];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {
