@@ -65,9 +65,14 @@ const FLOW_BATCH = 4;
  */
 const udpPool = new PacketPool(UDP_MAX_DATAGRAM + 1, 0);
 
-/** A UDP transport for the application side of the tunnel, over {@link UDP_MAX_DATAGRAM}-byte packets. */
+/**
+ * A UDP transport for the application side of the tunnel, over {@link UDP_MAX_DATAGRAM}-byte
+ * packets. Without FFI it is Deno's, silently: the tunnel's own transport has said so.
+ */
 function appTransport(batchSize: number, log?: (line: string) => void): DatagramTransport {
-  return udpTransport({ pool: udpPool, maxDatagram: UDP_MAX_DATAGRAM, batchSize, log });
+  return udpTransport({ pool: udpPool, maxDatagram: UDP_MAX_DATAGRAM, batchSize, log }, {
+    warnFallback: false,
+  });
 }
 
 /**

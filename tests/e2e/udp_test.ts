@@ -16,6 +16,7 @@ import {
   seededBytes,
   spawnClient,
   spawnDeno,
+  spawnDenoWith,
   spawnServer,
   startPair,
   waitFor,
@@ -172,6 +173,39 @@ Deno.test("e2e udp: DNS-style queries over 8 flows, every id answered", async ()
     await pair?.stop();
     await dns.close();
     await echo.close();
+  }
+});
+
+Deno.test("e2e udp: without --allow-ffi (Deno's own UDP sockets) flows work the same", async () => {
+  const dns = startUdpServer(dnsAnswer);
+  const serverPort = freePort();
+  const flags = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--quiet"];
+  const server = spawnDenoWith(flags, "cli/server.ts", [
+    "-l",
+    `127.0.0.1:${serverPort}`,
+    "-udp",
+    `127.0.0.1:${dns.port}`,
+    ...KEY,
+  ]);
+  const client = spawnDenoWith(flags, "cli/client.ts", [
+    "-l",
+    "127.0.0.1:0",
+    "-r",
+    `127.0.0.1:${serverPort}`,
+    "-udp",
+    "127.0.0.1:0",
+    ...KEY,
+  ]);
+  try {
+    const port = udpPortOf(await waitFor(client.output, /udp listening on: \S+\n/));
+    await Promise.all([resolveAll(port, 100, { tag: 1 }), resolveAll(port, 100, { tag: 2 })]);
+    // Both flows were answered, so the server has opened both.
+    assertEquals(server.output().split("udp flow opened in: ").length - 1, 2, server.output());
+    assert(client.output().includes("falling back to Deno.listenDatagram"), client.output());
+  } finally {
+    await client.kill();
+    await server.kill();
+    await dns.close();
   }
 });
 
@@ -490,9 +524,11 @@ Deno.test("e2e udp: a 1420-byte flood on one flow does not starve a TCP stream o
           during.sort((a, b) => a - b)[during.length >> 1].toFixed(1)
         } ms`,
     );
-    // Bounded: no TCP round trip waited for the flood to end (3 s), and many got through.
+    // Not starved: many round trips got through while the flood lasted (3 s, then 1 s of
+    // replies), and none waited for it to end. A round trip may wait behind a KCP window of the
+    // flood's datagrams, as behind a bulk TCP stream: hundreds of ms on a loaded 2-core box.
     assert(during.length >= 20, `only ${during.length} TCP round trips during the flood`);
-    assert(max < 2000, `a TCP round trip took ${max.toFixed(0)} ms during the flood`);
+    assert(max < 3000, `a TCP round trip took ${max.toFixed(0)} ms during the flood`);
     assert(result.received > 0 && result.intact, JSON.stringify(result));
 
     // Once idle (2 s), each end closes the flow with its counts. Every datagram the flood sent
