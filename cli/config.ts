@@ -140,6 +140,8 @@ export interface CommonConfig {
    * `options`), or null for the one the flags imply ({@link defaultPipeline}).
    */
   readonly pipeline: PipelineSpec | null;
+  /** kcptun-ts `-udptimeout`: idle seconds after which a UDP flow ends. */
+  readonly udptimeout: number;
   /** JSON `pipelineOptions`: options per stage name (`{}` when absent). */
   readonly pipelineOptions: Readonly<Record<string, StageOptions>>;
   /** The `-c` file, or `""`. */
@@ -170,6 +172,8 @@ export interface ClientConfig extends CommonConfig {
   readonly scavengettl: number;
   /** `-V`: shadowsocks-android's VPN mode (accepted; nothing to do off Android). */
   readonly vpn: boolean;
+  /** kcptun-ts `-udp`: local UDP `host:port` whose datagrams are forwarded, `""` for none. */
+  readonly udp: string;
   /** Where each setting came from. */
   readonly sources: Readonly<Record<ClientSettingKey, ValueSource>>;
 }
@@ -186,6 +190,8 @@ export interface ServerConfig extends CommonConfig {
   readonly listenAddress: InetAddress;
   /** `-t` parsed: TCP or a unix socket path. */
   readonly targetAddress: InetAddress | UnixAddress;
+  /** kcptun-ts `-udp`: the UDP target `host:port` of the clients' flows, `""` for none. */
+  readonly udp: string;
   /** Where each setting came from. */
   readonly sources: Readonly<Record<ServerSettingKey, ValueSource>>;
 }

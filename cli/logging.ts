@@ -161,6 +161,8 @@ export function openLogger(config: { readonly log: string; readonly quiet: boole
 export interface StartupOptions {
   /** The client's bound listen address as Go prints it (`127.0.0.1:12948`, `[::]:12948`); default `localaddr`. */
   readonly listeningOn?: string;
+  /** The client's bound `-udp` address (default `udp` as given). */
+  readonly udpListeningOn?: string;
   /** Version to print (default kcptun-ts's). */
   readonly version?: string;
   /** Append one line saying which settings came from flags, the environment, the file or the mode. */
@@ -170,7 +172,9 @@ export interface StartupOptions {
 /**
  * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
  * Options kcptun 2021 does not have (QPP, ratelimit, framesize, closewait, pprof on the client,
- * pipeline) get a line, where kcptun 2026 puts one, only when they differ from their defaults.
+ * pipeline) get a line, where kcptun 2026 puts one, only when they differ from their defaults;
+ * kcptun-ts's UDP forwarding gets `udp listening on:` (client) or `udp target:` (server) and
+ * `udptimeout:` last, when `-udp` is given.
  * The caller logs `initiating key derivation` / `key derivation done` around its key work.
  */
 export function startupLines(
@@ -228,6 +232,11 @@ export function startupLines(
       "pipeline:",
       c.pipeline.stages.map((e) => (typeof e === "string" ? e : e.stage)).join(" > "),
     );
+  }
+  if (c.udp !== "") {
+    if (c.role === "client") line("udp listening on:", options.udpListeningOn ?? c.udp);
+    else line("udp target:", c.udp);
+    line("udptimeout:", c.udptimeout);
   }
   if (options.sources) out.push(describeSources(c));
   out.push(...c.warnings);

@@ -18,6 +18,8 @@ import { startMemoryTrimmer } from "../runtime/memory.ts";
 import { listenSessions } from "../runtime/listen.ts";
 import { KcptunServer } from "../runtime/server.ts";
 import { Tunnel } from "../runtime/tunnel.ts";
+import { listenUdp } from "../runtime/udp_relay.ts";
+import { CLIENT_UDP, parseAddress, SERVER_UDP } from "./address.ts";
 import {
   type ClientConfig,
   type CliOutcome,
@@ -157,13 +159,29 @@ export async function startClientEnd(
   } catch (e) {
     throw new StageError(`listen ${config.localaddr}: ${(e as Error).message}`);
   }
-  for (const line of startupLines(config, { listeningOn: listener.address })) logger.log(line);
+  let udpSocket = null;
+  if (config.udp !== "") {
+    const u = parseAddress(config.udp, CLIENT_UDP);
+    try {
+      udpSocket = await listenUdp(u.host, u.minPort, logger.log);
+    } catch (e) {
+      listener.close();
+      throw new StageError(`listen udp ${config.udp}: ${(e as Error).message}`);
+    }
+  }
+  for (
+    const line of startupLines(config, {
+      listeningOn: listener.address,
+      udpListeningOn: udpSocket?.localAddr.key,
+    })
+  ) logger.log(line);
   logger.log("initiating key derivation");
   let tunnel;
   try {
     tunnel = await Tunnel.create(pipeline, { role: "client", snmp, log: logger.log });
   } catch (e) {
     listener.close();
+    await udpSocket?.close();
     throw e;
   }
   logger.log("key derivation done");
@@ -181,6 +199,7 @@ export async function startClientEnd(
     log: logger.log,
     streamLog: logger.quiet ? undefined : logger.log,
     describeClose: (remote, reason) => sessionCloseLine("client", remote, reason),
+    udp: udpSocket === null ? undefined : { socket: udpSocket, idleTimeout: config.udptimeout },
   });
   const stopOps = ops(config, snmp, logger, options.signals ?? false);
   return {
@@ -234,6 +253,10 @@ export async function startServerEnd(
     describeDialError: (target, e) =>
       dialErrorText(t.kind === "unix" ? "unix" : "inet", target.text, e),
     describeClose: (remote, reason) => sessionCloseLine("server", remote, reason),
+    udp: config.udp === "" ? undefined : {
+      target: udpTarget(config.udp),
+      idleTimeout: config.udptimeout,
+    },
   });
   const stopOps = ops(config, snmp, logger, options.signals ?? false);
   return {
@@ -247,6 +270,12 @@ export async function startServerEnd(
       if (!options.logger) logger.close();
     },
   };
+}
+
+/** The server's `-udp` target (checked when the config was resolved). */
+function udpTarget(text: string): { host: string; port: number; text: string } {
+  const a = parseAddress(text, SERVER_UDP);
+  return { host: a.host, port: a.minPort, text };
 }
 
 /** Stops `end` on SIGINT/SIGTERM and exits 0 (forced after 5 s). */

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { AddressError, CLIENT_UDP, type InetRules, parseAddress, SERVER_UDP } from "./address.ts";
 import type { FlagSpec, FlagValue } from "./flags.ts";
 import { goQuote } from "./flags.ts";
 import type { PipelineSpec } from "../pipeline/pipeline.ts";
@@ -170,6 +171,17 @@ const checkMtu = intCheck((mtu, c) => {
   if (mtu > 1500) c.bad("must be at most 1500 (the receive buffer size)");
   if (mtu < MTU_MIN) c.bad(`must be at least ${MTU_MIN}, KCP's smallest datagram`);
 });
+
+/** `-udp`: empty (off) or one `host:port` by `rules`. */
+const udpAddress = (rules: InetRules): SettingCheck => (v, c) => {
+  if (v === "") return;
+  try {
+    parseAddress(v as string, rules);
+  } catch (e) {
+    if (e instanceof AddressError) c.bad(e.message);
+    throw e;
+  }
+};
 
 const CRYPT_USAGE =
   "aes, aes-128, aes-128-gcm, aes-192, salsa20, blowfish, twofish, cast5, 3des, tea, xtea, xor, sm4, none, null";
@@ -401,6 +413,24 @@ export const SETTINGS = [
       flags: [],
     },
   ),
+  // UDP forwarding (kcptun-ts only; runtime/udp_relay.ts).
+  setting(
+    "udp",
+    "string",
+    "",
+    'kcptun-ts: local UDP address whose datagrams go to the server\'s -udp target, eg: "127.0.0.1:5353"',
+    { roles: "client", check: udpAddress(CLIENT_UDP) },
+  ),
+  setting(
+    "udp",
+    "string",
+    "",
+    'kcptun-ts: UDP target for the clients\' -udp datagrams, eg: "127.0.0.1:53"',
+    { roles: "server", check: udpAddress(SERVER_UDP) },
+  ),
+  setting("udptimeout", "int", 60, "kcptun-ts: seconds after which an idle UDP flow ends", {
+    check: between(1, 86400, " seconds"),
+  }),
 ];
 
 type AnySetting = typeof SETTINGS[number];

@@ -439,6 +439,16 @@ export class Connection {
     return id;
   }
 
+  /**
+   * Opens a marked stream (`SmuxSession.openMarkedStream`: an id the peer tells apart at SYN
+   * time); throws a `StageError` when closed.
+   */
+  openMarkedStream(): number {
+    const id = this.smux.openMarkedStream();
+    this.#attach(id);
+    return id;
+  }
+
   /** Takes the next stream the peer opened, or -1 when none waits. */
   accept(): number {
     const id = this.smux.accept();

@@ -17,6 +17,8 @@ const ADDED = [
   "--pipeline",
   "--replaywindow",
   "-V",
+  "--udp",
+  "--udptimeout",
 ];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {

@@ -52,6 +52,21 @@ import { NumberQueue } from "./number_queue.ts";
 /** Which end of the session this is; decides stream id parity (client odd from 3, server even). */
 export type SmuxRole = "client" | "server";
 
+/**
+ * First id of the marked streams (kcptun-ts): the top half of the id space, with the peer's
+ * parity (client even from 0x80000000, server odd from 0x80000001).
+ */
+export const MARKED_STREAM_BASE = 0x80000000;
+
+/**
+ * True when a stream the peer opened is a marked one: its id has this end's own parity, which
+ * smux never gives a stream the peer opens (a kcptun client opens odd ids only, even after they
+ * wrap). Meaningful for accepted streams only; the id alone tells, at SYN time.
+ */
+export function isMarkedStream(role: SmuxRole, id: number): boolean {
+  return (id & 1) === (role === "client" ? 1 : 0);
+}
+
 /** Counters for logging and tests. */
 export interface SmuxStats {
   /** Streams opened locally. */
@@ -129,6 +144,8 @@ export class SmuxSession {
   #bucket: number;
   #nextId: number;
   #goAway = false;
+  #nextMarkedId: number;
+  #markedGoAway = false;
   #nopQueued = false;
   /** A NOP fell due while the version was unknown. */
   #nopOwed = false;
@@ -167,6 +184,7 @@ export class SmuxSession {
     this.#updThreshold = Math.floor(this.config.maxStreamBuffer / 2);
     this.#bucket = this.config.maxReceiveBuffer;
     this.#nextId = role === "client" ? 1 : 0;
+    this.#nextMarkedId = MARKED_STREAM_BASE + (role === "client" ? -2 : -1);
     if (!this.config.keepAliveDisabled) {
       this.#nextPing = now + this.config.keepAliveInterval;
       this.#nextCheck = now + this.config.keepAliveTimeout;
@@ -264,11 +282,39 @@ export class SmuxSession {
         continue;
       }
       if (this.#streams.has(id)) continue; // the peer used an id of our parity
-      this.#streams.set(id, new StreamState(id));
-      this.#control.push(id * 8 + CMD_SYN);
-      this.#stats.streamsOpened++;
-      return id;
+      return this.#open(id);
     }
+  }
+
+  /**
+   * Opens a marked stream (kcptun-ts): its id has the peer's parity, from
+   * {@link MARKED_STREAM_BASE} up, so that the peer knows it from its SYN alone
+   * ({@link isMarkedStream}) before any byte of it arrives. On the wire it is an ordinary stream:
+   * a peer that does not look at ids (any kcptun) takes it as one. Throws a `StageError` when the
+   * session is closed or the marked ids are exhausted (2^30 of them).
+   */
+  openMarkedStream(): number {
+    if (this.#closed) throw new StageError("smux: session closed");
+    for (;;) {
+      if (this.#markedGoAway) {
+        throw new StageError("smux: marked stream ids exhausted, open a new session");
+      }
+      const id = (this.#nextMarkedId + 2) >>> 0;
+      this.#nextMarkedId = id;
+      if (id < MARKED_STREAM_BASE) {
+        this.#markedGoAway = true;
+        continue;
+      }
+      if (this.#streams.has(id)) continue; // the peer opened one of its own ids up here
+      return this.#open(id);
+    }
+  }
+
+  #open(id: number): number {
+    this.#streams.set(id, new StreamState(id));
+    this.#control.push(id * 8 + CMD_SYN);
+    this.#stats.streamsOpened++;
+    return id;
   }
 
   /** Takes the next stream the peer opened, or -1 when none is waiting. */
