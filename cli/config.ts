@@ -132,6 +132,10 @@ export interface CommonConfig {
    * `options`), or null for the one the flags imply ({@link defaultPipeline}).
    */
   readonly pipeline: PipelineSpec | null;
+  /** `-metrics` (kcptun-ts): address of the Prometheus endpoint, `""` for none. */
+  readonly metrics: string;
+  /** `-stats` (kcptun-ts): seconds between stats lines in the log, 0 for none. */
+  readonly stats: number;
   /** JSON `pipelineOptions`: options per stage name (`{}` when absent). */
   readonly pipelineOptions: Readonly<Record<string, StageOptions>>;
   /** The `-c` file, or `""`. */

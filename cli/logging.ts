@@ -170,7 +170,8 @@ export interface StartupOptions {
 /**
  * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
  * Options kcptun 2021 does not have (QPP, ratelimit, framesize, closewait, pprof on the client,
- * pipeline) get a line, where kcptun 2026 puts one, only when they differ from their defaults.
+ * pipeline, and kcptun-ts's metrics and stats last) get a line, where kcptun 2026 puts one, only
+ * when they differ from their defaults.
  * The caller logs `initiating key derivation` / `key derivation done` around its key work.
  */
 export function startupLines(
@@ -226,6 +227,8 @@ export function startupLines(
       c.pipeline.stages.map((e) => (typeof e === "string" ? e : e.stage)).join(" > "),
     );
   }
+  if (c.metrics !== "") line("metrics:", c.metrics);
+  if (c.stats !== 0) line("stats:", c.stats);
   if (options.sources) out.push(describeSources(c));
   out.push(...c.warnings);
   return out;

@@ -21,6 +21,8 @@
 
 import type { FlagSpec, FlagValue } from "./flags.ts";
 import { goQuote } from "./flags.ts";
+import { AddressError } from "./address.ts";
+import { parseMetricsAddress } from "./metrics.ts";
 import type { PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
 import { CRYPT_METHODS } from "../transforms/crypt/suite_types.ts";
@@ -167,6 +169,18 @@ const checkMtu = intCheck((mtu, c) => {
   if (mtu > 1500) c.bad("must be at most 1500 (the receive buffer size)");
   if (mtu < MTU_MIN) c.bad(`must be at least ${MTU_MIN}, KCP's smallest datagram`);
 });
+
+/** `-metrics`: empty (off) or an address to bind, checked now so that a typo is one line. */
+const checkMetrics: SettingCheck = (v, c) => {
+  const text = v as string;
+  if (text === "") return;
+  try {
+    parseMetricsAddress(text);
+  } catch (e) {
+    if (!(e instanceof AddressError)) throw e;
+    c.fail(`invalid -metrics ${goQuote(text)}${c.origin}: ${e.message}`);
+  }
+};
 
 const CRYPT_USAGE =
   "aes, aes-128, aes-128-gcm, aes-192, salsa20, blowfish, twofish, cast5, 3des, tea, xtea, xor, sm4, none, null";
@@ -351,6 +365,20 @@ export const SETTINGS = [
       json: "pipelineOptions",
       flags: [],
     },
+  ),
+  setting(
+    "metrics",
+    "string",
+    "",
+    'kcptun-ts: serve Prometheus metrics on /metrics (and /healthz) at this address, eg: "127.0.0.1:9101"',
+    { check: checkMetrics },
+  ),
+  setting(
+    "stats",
+    "int",
+    0,
+    "kcptun-ts: log a line of throughput, sessions, streams, srtt, retransmits and FEC recoveries every N seconds, 0 to disable",
+    { check: notNegative("must be 0 (off) or a number of seconds") },
   ),
 ];
 

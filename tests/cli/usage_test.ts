@@ -15,6 +15,8 @@ const ADDED = [
   "--closewait",
   "--pprof",
   "--pipeline",
+  "--metrics",
+  "--stats",
 ];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {
