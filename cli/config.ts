@@ -142,6 +142,10 @@ export interface CommonConfig {
   readonly pipeline: PipelineSpec | null;
   /** kcptun-ts `-udptimeout`: idle seconds after which a UDP flow ends. */
   readonly udptimeout: number;
+  /** `-metrics` (kcptun-ts): address of the Prometheus endpoint, `""` for none. */
+  readonly metrics: string;
+  /** `-stats` (kcptun-ts): seconds between stats lines in the log, 0 for none. */
+  readonly stats: number;
   /** JSON `pipelineOptions`: options per stage name (`{}` when absent). */
   readonly pipelineOptions: Readonly<Record<string, StageOptions>>;
   /** The `-c` file, or `""`. */

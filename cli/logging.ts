@@ -172,9 +172,9 @@ export interface StartupOptions {
 /**
  * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
  * Options kcptun 2021 does not have (QPP, ratelimit, framesize, closewait, pprof on the client,
- * pipeline) get a line, where kcptun 2026 puts one, only when they differ from their defaults;
- * kcptun-ts's UDP forwarding gets `udp listening on:` (client) or `udp target:` (server) and
- * `udptimeout:` last, when `-udp` is given.
+ * pipeline, and kcptun-ts's metrics and stats) get a line, where kcptun 2026 puts one, only when
+ * they differ from their defaults; kcptun-ts's UDP forwarding gets `udp listening on:` (client) or
+ * `udp target:` (server) and `udptimeout:` when `-udp` is given, then `metrics:` and `stats:` last.
  * The caller logs `initiating key derivation` / `key derivation done` around its key work.
  */
 export function startupLines(
@@ -238,6 +238,8 @@ export function startupLines(
     else line("udp target:", c.udp);
     line("udptimeout:", c.udptimeout);
   }
+  if (c.metrics !== "") line("metrics:", c.metrics);
+  if (c.stats !== 0) line("stats:", c.stats);
   if (options.sources) out.push(describeSources(c));
   out.push(...c.warnings);
   return out;

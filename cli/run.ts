@@ -17,6 +17,7 @@ import { KcptunClient } from "../runtime/client.ts";
 import { startMemoryTrimmer } from "../runtime/memory.ts";
 import { listenSessions } from "../runtime/listen.ts";
 import { KcptunServer } from "../runtime/server.ts";
+import type { TunnelSession } from "../runtime/session.ts";
 import { Tunnel } from "../runtime/tunnel.ts";
 import { listenUdp } from "../runtime/udp_relay.ts";
 import { CLIENT_UDP, parseAddress, SERVER_UDP } from "./address.ts";
@@ -32,7 +33,9 @@ import { dialErrorText } from "./dial_error.ts";
 import { fileErrorText, type Logger, openLogger, startupLines } from "./logging.ts";
 import { resolvePipeline } from "./pipeline.ts";
 import { checkTransport, measurePacketRoom, packetRoomError } from "./preflight.ts";
+import { type MetricsServer, parseMetricsAddress, serveMetrics } from "./metrics.ts";
 import { checkSnmpLogPath, installSnmpSignal, SNMP_DUMP_SIGNALS, SnmpLogger } from "./snmp_log.ts";
+import { StatsReporter } from "./stats.ts";
 import { exitWith } from "./usage.ts";
 
 /** A running client or server with what it owns. */
@@ -43,6 +46,10 @@ export interface RunningEnd<A> {
   readonly snmp: Snmp;
   /** Its logger. */
   readonly logger: Logger;
+  /** Its live sessions now. */
+  sessions(): TunnelSession[];
+  /** The `-metrics` endpoint's bound address (`127.0.0.1:9101`), or null without one. */
+  readonly metricsAddress: string | null;
   /** Stops everything: sockets closed, the last SNMP row written, the log file closed. */
   stop(): Promise<void>;
 }
@@ -69,12 +76,57 @@ function orExit<T>(outcome: CliOutcome<T>): T {
   return outcome.config;
 }
 
-function ops(
+/**
+ * The `-metrics` endpoint, bound before anything is logged (a taken port is then the one line
+ * the start ends with); it shows sessions once the end runs ({@link MetricsEndpoint.sessions}).
+ */
+class MetricsEndpoint {
+  /** The end's live sessions, none until it runs. */
+  sessions: () => TunnelSession[] = () => [];
+  readonly server: MetricsServer;
+
+  private constructor(config: ClientConfig | ServerConfig, snmp: Snmp) {
+    this.server = serveMetrics(parseMetricsAddress(config.metrics), {
+      role: config.role,
+      snmp,
+      sessions: () => this.sessions(),
+    }, config.metrics);
+  }
+
+  /** Binds what `-metrics` asks for (nothing when empty); throws one line when it cannot. */
+  static open(config: ClientConfig | ServerConfig, snmp: Snmp): MetricsEndpoint | null {
+    return config.metrics === "" ? null : new MetricsEndpoint(config, snmp);
+  }
+}
+
+/** What runs beside the end. */
+interface Ops {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts what runs beside the end: the `-snmplog` writer, the SNMP signals, the memory trimmer,
+ * `-stats` lines, and the sessions for the `-metrics` endpoint (which it closes on stop).
+ */
+function startOps(
   config: ClientConfig | ServerConfig,
   snmp: Snmp,
   logger: Logger,
   signals: boolean,
-): () => void {
+  sessions: () => TunnelSession[],
+  metrics: MetricsEndpoint | null,
+): Ops {
+  if (metrics !== null) {
+    metrics.sessions = sessions;
+    logger.log(`metrics: serving http://${metrics.server.address}/metrics and /healthz`);
+  }
+  const stats = new StatsReporter({
+    periodSeconds: config.stats,
+    snmp,
+    sessions,
+    log: logger.log,
+  });
+  stats.start();
   const snmpLogger = new SnmpLogger({
     path: config.snmplog,
     periodSeconds: config.snmpperiod,
@@ -89,10 +141,14 @@ function ops(
     ? installSnmpSignal(logger.log, snmp, SNMP_DUMP_SIGNALS, extras)
     : () => {};
   const stopTrimmer = startMemoryTrimmer();
-  return () => {
-    removeSignal();
-    stopTrimmer();
-    snmpLogger.stop();
+  return {
+    async stop() {
+      removeSignal();
+      stopTrimmer();
+      stats.stop();
+      snmpLogger.stop();
+      await metrics?.server.close();
+    },
   };
 }
 
@@ -128,16 +184,51 @@ function checkSnmpLog(config: ClientConfig | ServerConfig): void {
   if (config.snmplog !== "" && config.snmpperiod > 0) checkSnmpLogPath(config.snmplog);
 }
 
-/** Starts a client from a resolved config. */
-export async function startClientEnd(
-  config: ClientConfig,
-  options: StartOptions = {},
-): Promise<RunningEnd<KcptunClient>> {
+/**
+ * Checks and builds what both ends need before anything is logged: the `-snmplog` path, the
+ * logger, the pipeline, its preflight, and the `-metrics` endpoint; then starts the end with
+ * them, closing the endpoint again when that fails.
+ */
+async function startEnd<C extends ClientConfig | ServerConfig, A>(
+  config: C,
+  options: StartOptions,
+  start: (c: C, o: StartOptions, prepared: Prepared) => Promise<RunningEnd<A>>,
+): Promise<RunningEnd<A>> {
   checkSnmpLog(config);
   const snmp = options.snmp ?? processSnmp;
   const logger = options.logger ?? openLogger(config);
   const pipeline = await resolvePipeline(config, { registry: options.registry });
   await preflight(pipeline, config, snmp, logger.log);
+  const metrics = MetricsEndpoint.open(config, snmp);
+  try {
+    return await start(config, options, { snmp, logger, pipeline, metrics });
+  } catch (e) {
+    await metrics?.server.close();
+    throw e;
+  }
+}
+
+/** What {@link startEnd} hands the start of an end. */
+interface Prepared {
+  readonly snmp: Snmp;
+  readonly logger: Logger;
+  readonly pipeline: Pipeline;
+  readonly metrics: MetricsEndpoint | null;
+}
+
+/** Starts a client from a resolved config. */
+export function startClientEnd(
+  config: ClientConfig,
+  options: StartOptions = {},
+): Promise<RunningEnd<KcptunClient>> {
+  return startEnd(config, options, runClient);
+}
+
+async function runClient(
+  config: ClientConfig,
+  options: StartOptions,
+  { snmp, logger, pipeline, metrics }: Prepared,
+): Promise<RunningEnd<KcptunClient>> {
   // kcptun listens first, then logs its settings (with the bound address), then derives the key.
   const appStage = pipeline.boundary("app")!;
   const app = checkRoleInstance(
@@ -201,30 +292,36 @@ export async function startClientEnd(
     describeClose: (remote, reason) => sessionCloseLine("client", remote, reason),
     udp: udpSocket === null ? undefined : { socket: udpSocket, idleTimeout: config.udptimeout },
   });
-  const stopOps = ops(config, snmp, logger, options.signals ?? false);
+  const sessions = () => client.sessions;
+  const ops = startOps(config, snmp, logger, options.signals ?? false, sessions, metrics);
   return {
     app: client,
     snmp,
     logger,
+    sessions,
+    metricsAddress: metrics?.server.address ?? null,
     async stop() {
       await client.stop();
       tunnel.close();
-      stopOps();
+      await ops.stop();
       if (!options.logger) logger.close();
     },
   };
 }
 
 /** Starts a server from a resolved config. */
-export async function startServerEnd(
+export function startServerEnd(
   config: ServerConfig,
   options: StartOptions = {},
 ): Promise<RunningEnd<KcptunServer>> {
-  checkSnmpLog(config);
-  const snmp = options.snmp ?? processSnmp;
-  const logger = options.logger ?? openLogger(config);
-  const pipeline = await resolvePipeline(config, { registry: options.registry });
-  await preflight(pipeline, config, snmp, logger.log);
+  return startEnd(config, options, runServer);
+}
+
+async function runServer(
+  config: ServerConfig,
+  options: StartOptions,
+  { snmp, logger, pipeline, metrics }: Prepared,
+): Promise<RunningEnd<KcptunServer>> {
   for (const line of startupLines(config)) logger.log(line);
   logger.log("initiating key derivation");
   const tunnel = await Tunnel.create(pipeline, { role: "server", snmp, log: logger.log });
@@ -258,15 +355,18 @@ export async function startServerEnd(
       idleTimeout: config.udptimeout,
     },
   });
-  const stopOps = ops(config, snmp, logger, options.signals ?? false);
+  const sessions = () => [...server.listener.sessions];
+  const ops = startOps(config, snmp, logger, options.signals ?? false, sessions, metrics);
   return {
     app: server,
     snmp,
     logger,
+    sessions,
+    metricsAddress: metrics?.server.address ?? null,
     async stop() {
       await server.stop();
       tunnel.close();
-      stopOps();
+      await ops.stop();
       if (!options.logger) logger.close();
     },
   };

@@ -22,6 +22,7 @@
 import { AddressError, CLIENT_UDP, type InetRules, parseAddress, SERVER_UDP } from "./address.ts";
 import type { FlagSpec, FlagValue } from "./flags.ts";
 import { goQuote } from "./flags.ts";
+import { parseMetricsAddress } from "./metrics.ts";
 import type { PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
 import { REPLAY_WINDOW_MAX } from "../transforms/crypt/replay.ts";
@@ -180,6 +181,18 @@ const udpAddress = (rules: InetRules): SettingCheck => (v, c) => {
   } catch (e) {
     if (e instanceof AddressError) c.bad(e.message);
     throw e;
+  }
+};
+
+/** `-metrics`: empty (off) or an address to bind, checked now so that a typo is one line. */
+const checkMetrics: SettingCheck = (v, c) => {
+  const text = v as string;
+  if (text === "") return;
+  try {
+    parseMetricsAddress(text);
+  } catch (e) {
+    if (!(e instanceof AddressError)) throw e;
+    c.fail(`invalid -metrics ${goQuote(text)}${c.origin}: ${e.message}`);
   }
 };
 
@@ -431,6 +444,20 @@ export const SETTINGS = [
   setting("udptimeout", "int", 60, "kcptun-ts: seconds after which an idle UDP flow ends", {
     check: between(1, 86400, " seconds"),
   }),
+  setting(
+    "metrics",
+    "string",
+    "",
+    'kcptun-ts: serve Prometheus metrics on /metrics (and /healthz) at this address, eg: "127.0.0.1:9101"',
+    { check: checkMetrics },
+  ),
+  setting(
+    "stats",
+    "int",
+    0,
+    "kcptun-ts: log a line of throughput, sessions, streams, srtt, retransmits and FEC recoveries every N seconds, 0 to disable",
+    { check: notNegative("must be 0 (off) or a number of seconds") },
+  ),
 ];
 
 type AnySetting = typeof SETTINGS[number];

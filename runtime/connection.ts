@@ -166,6 +166,8 @@ export class Connection {
   #released = false;
   /** Bytes went into KCP since its last flush. */
   #unflushed = false;
+  /** Datagrams the packet stages rebuilt (FEC) for this connection. */
+  #recovered = 0;
 
   /** A connection as `options` describe, at time `options.now`. */
   constructor(options: ConnectionOptions) {
@@ -214,6 +216,14 @@ export class Connection {
       this.#closeInfo = { reason: this.smux.closeReason!, error: this.smux.closeIsError };
     }
     return this.#closeInfo;
+  }
+
+  /**
+   * Datagrams the packet stages rebuilt for this connection (FEC): its part of `FECRecovered`,
+   * counted as they reach KCP.
+   */
+  get fecRecovered(): number {
+    return this.#recovered;
   }
 
   /** Clock time of the last datagram that reached KCP. */
@@ -271,8 +281,9 @@ export class Connection {
     let fed = false;
     for (let i = 0; i < rx.length; i++) {
       const p = rx.packets[i];
+      const recovered = (p.flags & PacketFlags.Recovered) !== 0;
+      if (recovered) this.#recovered++;
       if (p.end - p.start >= 24) {
-        const recovered = (p.flags & PacketFlags.Recovered) !== 0;
         if (kcp.input(p.buffer, p.start, p.end, now, recovered) !== 0) this.#snmp.KCPInErrors++;
         fed = true;
       }

@@ -19,6 +19,8 @@ const ADDED = [
   "-V",
   "--udp",
   "--udptimeout",
+  "--metrics",
+  "--stats",
 ];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {
