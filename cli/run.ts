@@ -447,13 +447,24 @@ async function main<C extends AnyConfig, A>(
 ): Promise<RunningEnd<A>> {
   enterUserDirectory();
   const config = orExit(parse());
+  // A SIGHUP while starting (a reload or logrotate right after a start) must not end the
+  // process, as the default action would: it is kept and served once the end runs.
+  let earlyHangup = false;
+  const onEarlyHangup = () => earlyHangup = true;
+  try {
+    Deno.addSignalListener("SIGHUP", onEarlyHangup);
+  } catch { /* no SIGHUP here */ }
   let end: RunningEnd<A>;
   try {
     end = await start(config, { signals: true, registry, reread: parse });
   } catch (e) {
     fail(e instanceof Error ? e.message : String(e));
   }
+  try {
+    Deno.removeSignalListener("SIGHUP", onEarlyHangup);
+  } catch { /* never added */ }
   exitOnSignals(end);
+  if (earlyHangup) end.hangup();
   return end;
 }
 
