@@ -8,7 +8,8 @@
  * mean anything to a kcptun user.
  *
  * Writes are synchronous and unbuffered, like Go's logger, so nothing is lost when the process
- * exits; `close()` only closes the `-log` file.
+ * exits; `close()` only closes the `-log` file. `reopen()` opens the `-log` path again (after
+ * logrotate renamed the file, on `SIGHUP`), and `replaceSink()` moves the log elsewhere.
  *
  * @module
  */
@@ -22,6 +23,11 @@ export interface LogSink {
   write(text: string): void;
   /** Releases the destination. */
   close?(): void;
+  /**
+   * Opens the destination again by its name (a file renamed by logrotate is let go and a new
+   * one made). Throws when that fails; the old destination is kept then.
+   */
+  reopen?(): void;
 }
 
 function pad2(n: number): string {
@@ -56,9 +62,19 @@ function encodeAndWrite(stream: { writeSync(p: Uint8Array): number }, text: stri
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
-/** A sink writing to the process's stderr. */
+/**
+ * A sink writing to the process's stderr. A failed write is dropped, as Go's `log` drops it: a
+ * closed terminal (which no longer ends the process, now that `SIGHUP` reloads) or a closed pipe
+ * must not turn a log line into a crash.
+ */
 export function stderrSink(): LogSink {
-  return { write: (text) => encodeAndWrite(Deno.stderr, text) };
+  return {
+    write: (text) => {
+      try {
+        encodeAndWrite(Deno.stderr, text);
+      } catch { /* nowhere left to say it */ }
+    },
+  };
 }
 
 /**
@@ -66,7 +82,9 @@ export function stderrSink(): LogSink {
  * Throws the Deno error when the file cannot be opened.
  */
 export function fileSink(path: string): LogSink {
-  const file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o666 });
+  const openFile = () =>
+    Deno.openSync(path, { append: true, create: true, write: true, mode: 0o666 });
+  let file = openFile();
   let open = true;
   return {
     write: (text) => {
@@ -77,6 +95,13 @@ export function fileSink(path: string): LogSink {
         open = false;
         file.close();
       }
+    },
+    reopen: () => {
+      if (!open) return;
+      // The new file first: when it cannot be made, lines keep going to the old one.
+      const next = openFile();
+      file.close();
+      file = next;
     },
   };
 }
@@ -108,10 +133,10 @@ export interface LoggerOptions {
 
 /** kcptun's logger. Its methods are bound, so they can be passed around as callbacks. */
 export class Logger {
-  readonly #sink: LogSink;
+  #sink: LogSink;
   readonly #now: () => Date;
-  /** True when per-stream lines are suppressed. */
-  readonly quiet: boolean;
+  /** True when per-stream lines are suppressed (`-quiet`; a `SIGHUP` reload may change it). */
+  quiet: boolean;
 
   /** Makes a logger; see {@link openLogger} for the `-log` / stderr choice. */
   constructor(options: LoggerOptions = {}) {
@@ -140,6 +165,21 @@ export class Logger {
   close(): void {
     this.#sink.close?.();
   }
+
+  /**
+   * Opens the `-log` file again by its path (logrotate's `postrotate`); nothing for stderr.
+   * Throws when the file cannot be opened, and keeps writing to the old one then.
+   */
+  reopen(): void {
+    this.#sink.reopen?.();
+  }
+
+  /** Sends later lines to `sink` and closes the old destination. */
+  replaceSink(sink: LogSink): void {
+    const old = this.#sink;
+    this.#sink = sink;
+    old.close?.();
+  }
 }
 
 /**
@@ -147,14 +187,20 @@ export class Logger {
  * Throws an Error with a one-line message when the file cannot be opened.
  */
 export function openLogger(config: { readonly log: string; readonly quiet: boolean }): Logger {
-  if (config.log === "") return new Logger({ quiet: config.quiet });
-  let sink: LogSink;
+  return new Logger({ sink: openLogSink(config.log), quiet: config.quiet });
+}
+
+/**
+ * The sink `-log` asks for: appending to `path`, or stderr when it is empty. Throws an Error
+ * with a one-line message (`open <path>: <why>`) when the file cannot be opened.
+ */
+export function openLogSink(path: string): LogSink {
+  if (path === "") return stderrSink();
   try {
-    sink = fileSink(config.log);
+    return fileSink(path);
   } catch (e) {
-    throw new Error(`open ${config.log}: ${fileErrorText(e)}`);
+    throw new Error(`open ${path}: ${fileErrorText(e)}`);
   }
-  return new Logger({ sink, quiet: config.quiet });
 }
 
 /** Options of {@link startupLines}. */

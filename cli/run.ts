@@ -1,7 +1,7 @@
 /**
  * What `cli/client.ts` and `cli/server.ts` do, as functions tests and the demo can call in
  * process: parse kcptun's flags, log the startup lines, build the pipeline, start the end,
- * run the SNMP logger and signal handlers, and stop cleanly.
+ * run the SNMP logger and signal handlers (SNMP dumps, `SIGHUP` reloads), and stop cleanly.
  *
  * @module
  */
@@ -30,10 +30,25 @@ import {
 } from "./config.ts";
 import { sessionCloseLine } from "./diagnose.ts";
 import { dialErrorText } from "./dial_error.ts";
-import { fileErrorText, type Logger, openLogger, startupLines } from "./logging.ts";
+import { goQuote } from "./flags.ts";
+import {
+  fileErrorText,
+  type Logger,
+  type LogSink,
+  openLogger,
+  openLogSink,
+  startupLines,
+} from "./logging.ts";
 import { resolvePipeline } from "./pipeline.ts";
 import { checkTransport, measurePacketRoom, packetRoomError } from "./preflight.ts";
 import { type MetricsServer, parseMetricsAddress, serveMetrics } from "./metrics.ts";
+import {
+  type AnyConfig,
+  compareConfigs,
+  describeChange,
+  newWarnings,
+  type SettingChange,
+} from "./reload.ts";
 import { checkSnmpLogPath, installSnmpSignal, SNMP_DUMP_SIGNALS, SnmpLogger } from "./snmp_log.ts";
 import { StatsReporter } from "./stats.ts";
 import { exitWith } from "./usage.ts";
@@ -50,6 +65,11 @@ export interface RunningEnd<A> {
   sessions(): TunnelSession[];
   /** The `-metrics` endpoint's bound address (`127.0.0.1:9101`), or null without one. */
   readonly metricsAddress: string | null;
+  /**
+   * What `SIGHUP` does: reopens the `-log` file, and re-reads the `-c` file when `reread` was
+   * given, applying what can change without a restart (cli/reload.ts). Logs what it did.
+   */
+  hangup(): void;
   /** Stops everything: sockets closed, the last SNMP row written, the log file closed. */
   stop(): Promise<void>;
 }
@@ -62,8 +82,16 @@ export interface StartOptions {
   logger?: Logger;
   /** Stage registry (default: the built-ins). */
   registry?: StageRegistry;
-  /** Install SIGUSR1 and SIGUSR2 for the SNMP dump (default false in process, true from `main`). */
+  /**
+   * Install SIGUSR1 and SIGUSR2 for the SNMP dump and SIGHUP for {@link RunningEnd.hangup}
+   * (default false in process, true from `main`).
+   */
   signals?: boolean;
+  /**
+   * Resolves the configuration again (the same arguments, the `-c` file as it is now), for
+   * {@link RunningEnd.hangup}. Without it a hangup only reopens the log file.
+   */
+  reread?: () => CliOutcome<AnyConfig>;
 }
 
 function fail(message: string): never {
@@ -99,57 +127,177 @@ class MetricsEndpoint {
   }
 }
 
-/** What runs beside the end. */
-interface Ops {
-  stop(): Promise<void>;
-}
-
 /**
- * Starts what runs beside the end: the `-snmplog` writer, the SNMP signals, the memory trimmer,
- * `-stats` lines, and the sessions for the `-metrics` endpoint (which it closes on stop).
+ * The operations side of a running end: the SNMP file, the signals, the memory trimmer, `-stats`
+ * lines, the sessions the `-metrics` endpoint shows (it closes the endpoint on stop), and what a
+ * `SIGHUP` changes. Holds the configuration as it runs now: the start's, with the reloadable
+ * settings as the last reload left them.
  */
-function startOps(
-  config: ClientConfig | ServerConfig,
-  snmp: Snmp,
-  logger: Logger,
-  signals: boolean,
-  sessions: () => TunnelSession[],
-  metrics: MetricsEndpoint | null,
-): Ops {
-  if (metrics !== null) {
-    metrics.sessions = sessions;
-    logger.log(`metrics: serving http://${metrics.server.address}/metrics and /healthz`);
+class Operations {
+  #running: AnyConfig;
+  readonly #logger: Logger;
+  /** False when the caller gave the logger: its destination is not ours to change. */
+  readonly #ownsLogger: boolean;
+  readonly #reread: (() => CliOutcome<AnyConfig>) | undefined;
+  readonly #snmpLogger: SnmpLogger;
+  readonly #stats: StatsReporter;
+  readonly #metrics: MetricsEndpoint | null;
+  readonly #cleanups: Array<() => void> = [];
+  #stopped = false;
+
+  constructor(
+    config: AnyConfig,
+    snmp: Snmp,
+    logger: Logger,
+    options: StartOptions,
+    sessions: () => TunnelSession[],
+    metrics: MetricsEndpoint | null,
+  ) {
+    this.#running = config;
+    this.#metrics = metrics;
+    if (metrics !== null) {
+      metrics.sessions = sessions;
+      logger.log(`metrics: serving http://${metrics.server.address}/metrics and /healthz`);
+    }
+    this.#stats = new StatsReporter({
+      periodSeconds: config.stats,
+      snmp,
+      sessions,
+      log: logger.log,
+    });
+    this.#stats.start();
+    this.#logger = logger;
+    this.#ownsLogger = options.logger === undefined;
+    this.#reread = options.reread;
+    this.#snmpLogger = new SnmpLogger({
+      path: config.snmplog,
+      periodSeconds: config.snmpperiod,
+      snmp,
+      onError: logger.log,
+      onRecovered: logger.log,
+    });
+    this.#snmpLogger.start();
+    if (options.signals ?? false) {
+      // Counters kcptun does not have get a line of their own, only when something counts them.
+      const extras = config.replaywindow > 0 ? snmp : null;
+      this.#cleanups.push(installSnmpSignal(logger.log, snmp, SNMP_DUMP_SIGNALS, extras));
+      const onHangup = () => this.hangup();
+      try {
+        Deno.addSignalListener("SIGHUP", onHangup);
+        this.#cleanups.push(() => Deno.removeSignalListener("SIGHUP", onHangup));
+      } catch { /* no SIGHUP here (Windows) */ }
+    }
+    this.#cleanups.push(startMemoryTrimmer());
   }
-  const stats = new StatsReporter({
-    periodSeconds: config.stats,
-    snmp,
-    sessions,
-    log: logger.log,
-  });
-  stats.start();
-  const snmpLogger = new SnmpLogger({
-    path: config.snmplog,
-    periodSeconds: config.snmpperiod,
-    snmp,
-    onError: logger.log,
-    onRecovered: logger.log,
-  });
-  snmpLogger.start();
-  // Counters kcptun does not have get a line of their own, only when something counts them.
-  const extras = config.replaywindow > 0 ? snmp : null;
-  const removeSignal = signals
-    ? installSnmpSignal(logger.log, snmp, SNMP_DUMP_SIGNALS, extras)
-    : () => {};
-  const stopTrimmer = startMemoryTrimmer();
-  return {
-    async stop() {
-      removeSignal();
-      stopTrimmer();
-      stats.stop();
-      snmpLogger.stop();
-      await metrics?.server.close();
-    },
-  };
+
+  /** See {@link RunningEnd.hangup}. */
+  hangup(): void {
+    if (this.#stopped) return;
+    const log = this.#logger.log;
+    const running = this.#running;
+    const file = running.configFile;
+    const notes: string[] = [];
+    let next = running;
+    if (this.#reread !== undefined && file !== "") {
+      const outcome = this.#reread();
+      if (outcome.kind === "exit") {
+        const why = (outcome.stderr || outcome.stdout).trim().split("\n")[0];
+        notes.push(`SIGHUP: ${file}: not reloaded, the running settings stay: ${why}`);
+      } else {
+        next = outcome.config;
+        notes.push(...newWarnings(running, next).map((w) => `SIGHUP: ${w}`));
+      }
+    }
+    const diff = compareConfigs(running, next);
+    const changed = new Map(diff.reloadable.map((c) => [c.key as string, c]));
+    const applied: SettingChange[] = [];
+    const refused: string[] = [];
+    const restart = [...diff.restart];
+    const settled: Record<string, unknown> = {};
+
+    // The log first, so that what follows lands where the log now goes.
+    const logChange = changed.get("log");
+    if (logChange !== undefined && !this.#ownsLogger) {
+      restart.unshift("log");
+    } else if (logChange !== undefined) {
+      let sink: LogSink | null = null;
+      try {
+        sink = openLogSink(next.log);
+      } catch (e) {
+        refused.push(`log ${goQuote(next.log)}: ${(e as Error).message}`);
+      }
+      if (sink !== null) {
+        log(`SIGHUP: the log continues in ${next.log === "" ? "stderr" : next.log}`);
+        this.#logger.replaceSink(sink);
+        applied.push(logChange);
+        settled.log = next.log;
+      }
+    } else if (running.log !== "" && this.#ownsLogger) {
+      try {
+        this.#logger.reopen();
+        notes.unshift(`SIGHUP: reopened ${running.log}`);
+      } catch (e) {
+        notes.unshift(
+          `SIGHUP: reopen ${running.log}: ${
+            fileErrorText(e)
+          }; still writing to the file it had open`,
+        );
+      }
+    }
+
+    const quietChange = changed.get("quiet");
+    if (quietChange !== undefined) {
+      this.#logger.quiet = next.quiet;
+      applied.push(quietChange);
+      settled.quiet = next.quiet;
+    }
+
+    const snmpChanges = ["snmplog", "snmpperiod"].flatMap((k) => changed.get(k) ?? []);
+    if (snmpChanges.length > 0) {
+      let ok = true;
+      if (next.snmplog !== "" && next.snmpperiod > 0) {
+        try {
+          checkSnmpLogPath(next.snmplog);
+        } catch (e) {
+          ok = false;
+          refused.push(`snmplog: ${(e as Error).message}`);
+        }
+      }
+      if (ok) {
+        this.#snmpLogger.reconfigure(next.snmplog, next.snmpperiod);
+        applied.push(...snmpChanges);
+        settled.snmplog = next.snmplog;
+        settled.snmpperiod = next.snmpperiod;
+      }
+    }
+    this.#running = { ...running, ...settled } as AnyConfig;
+    applied.sort((x, y) => diff.reloadable.indexOf(x) - diff.reloadable.indexOf(y));
+
+    for (const line of notes) log(line);
+    if (file !== "" && this.#reread !== undefined) {
+      if (applied.length > 0) {
+        log(`SIGHUP: ${file}: applied ${applied.map(describeChange).join(", ")}`);
+      }
+      for (const why of refused) log(`SIGHUP: ${file}: not applied: ${why}`);
+      if (restart.length > 0) {
+        log(`SIGHUP: ${file}: not applied, a restart is needed to change: ${restart.join(", ")}`);
+      }
+      if (next !== running && applied.length + refused.length + restart.length === 0) {
+        log(`SIGHUP: ${file}: no setting changed`);
+      }
+    } else if (notes.length === 0) {
+      log("SIGHUP: no -log file to reopen and no -c file to re-read");
+    }
+  }
+
+  /** Removes the signal handlers, stops the trimmer and stats, writes the last SNMP row. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const c of this.#cleanups) c();
+    this.#stats.stop();
+    this.#snmpLogger.stop();
+    await this.#metrics?.server.close();
+  }
 }
 
 /**
@@ -288,18 +436,20 @@ async function runClient(
     sockbuf: config.sockbuf,
     dscp: config.dscp,
     log: logger.log,
-    streamLog: logger.quiet ? undefined : logger.log,
+    // Through the logger, which drops them while -quiet is on: a reload may turn it on or off.
+    streamLog: logger.stream,
     describeClose: (remote, reason) => sessionCloseLine("client", remote, reason),
     udp: udpSocket === null ? undefined : { socket: udpSocket, idleTimeout: config.udptimeout },
   });
   const sessions = () => client.sessions;
-  const ops = startOps(config, snmp, logger, options.signals ?? false, sessions, metrics);
+  const ops = new Operations(config, snmp, logger, options, sessions, metrics);
   return {
     app: client,
     snmp,
     logger,
     sessions,
     metricsAddress: metrics?.server.address ?? null,
+    hangup: () => ops.hangup(),
     async stop() {
       await client.stop();
       tunnel.close();
@@ -346,7 +496,8 @@ async function runServer(
       : { host: t.host, port: t.minPort, text: config.target },
     closeWait: config.closewait,
     log: logger.log,
-    streamLog: logger.quiet ? undefined : logger.log,
+    // Through the logger, which drops them while -quiet is on: a reload may turn it on or off.
+    streamLog: logger.stream,
     describeDialError: (target, e) =>
       dialErrorText(t.kind === "unix" ? "unix" : "inet", target.text, e),
     describeClose: (remote, reason) => sessionCloseLine("server", remote, reason),
@@ -356,13 +507,14 @@ async function runServer(
     },
   });
   const sessions = () => [...server.listener.sessions];
-  const ops = startOps(config, snmp, logger, options.signals ?? false, sessions, metrics);
+  const ops = new Operations(config, snmp, logger, options, sessions, metrics);
   return {
     app: server,
     snmp,
     logger,
     sessions,
     metricsAddress: metrics?.server.address ?? null,
+    hangup: () => ops.hangup(),
     async stop() {
       await server.stop();
       tunnel.close();
@@ -424,24 +576,35 @@ function enterUserDirectory(): void {
   }
 }
 
-async function main<C, A>(
+async function main<C extends AnyConfig, A>(
   parse: () => CliOutcome<C>,
   start: (c: C, o: StartOptions) => Promise<RunningEnd<A>>,
   registry?: StageRegistry,
 ): Promise<RunningEnd<A>> {
   enterUserDirectory();
   const config = orExit(parse());
+  // A SIGHUP while starting (a reload or logrotate right after a start) must not end the
+  // process, as the default action would: it is kept and served once the end runs.
+  let earlyHangup = false;
+  const onEarlyHangup = () => earlyHangup = true;
+  try {
+    Deno.addSignalListener("SIGHUP", onEarlyHangup);
+  } catch { /* no SIGHUP here */ }
   let end: RunningEnd<A>;
   try {
-    end = await start(config, { signals: true, registry });
+    end = await start(config, { signals: true, registry, reread: parse });
   } catch (e) {
     fail(e instanceof Error ? e.message : String(e));
   }
+  try {
+    Deno.removeSignalListener("SIGHUP", onEarlyHangup);
+  } catch { /* never added */ }
   exitOnSignals(end);
+  if (earlyHangup) end.hangup();
   return end;
 }
 
-/** `kcptun-client` with `args`: runs until SIGINT/SIGTERM. */
+/** `kcptun-client` with `args`: runs until SIGINT/SIGTERM; SIGHUP reloads (cli/reload.ts). */
 export function clientMain(
   args: string[],
   registry?: StageRegistry,
@@ -449,7 +612,7 @@ export function clientMain(
   return main(() => parseClientConfig(args, envLookup, { registry }), startClientEnd, registry);
 }
 
-/** `kcptun-server` with `args`: runs until SIGINT/SIGTERM. */
+/** `kcptun-server` with `args`: runs until SIGINT/SIGTERM; SIGHUP reloads (cli/reload.ts). */
 export function serverMain(
   args: string[],
   registry?: StageRegistry,

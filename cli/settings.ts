@@ -95,6 +95,11 @@ export interface Setting<K extends string = string, R extends SettingRoles = Set
   readonly serverHelpAfter?: string;
   /** The value's own check (others read earlier settings through the context). */
   readonly check?: SettingCheck;
+  /**
+   * A new value from the `-c` file takes effect on `SIGHUP` without a restart (kcptun-ts;
+   * cli/reload.ts). False for everything the running tunnel was built from.
+   */
+  readonly reload: boolean;
 }
 
 interface SettingExtra<R extends SettingRoles> {
@@ -106,6 +111,7 @@ interface SettingExtra<R extends SettingRoles> {
   readonly env?: string;
   readonly serverHelpAfter?: string;
   readonly check?: SettingCheck;
+  readonly reload?: boolean;
 }
 
 function setting<K extends string, R extends SettingRoles = "both">(
@@ -129,6 +135,7 @@ function setting<K extends string, R extends SettingRoles = "both">(
     env: extra.env,
     serverHelpAfter: extra.serverHelpAfter,
     check: extra.check,
+    reload: extra.reload ?? false,
   };
 }
 
@@ -346,8 +353,10 @@ export const SETTINGS = [
     "string",
     "",
     "collect snmp to file, aware of timeformat in golang, like: ./snmp-20060102.log",
+    { reload: true },
   ),
   setting("snmpperiod", "int", 60, "snmp collect period, in seconds", {
+    reload: true,
     check: intCheck((period, c) => {
       const path = c.str("snmplog");
       if (path !== "" && period <= 0) {
@@ -355,8 +364,12 @@ export const SETTINGS = [
       }
     }),
   }),
-  setting("log", "string", "", "specify a log file to output, default goes to stderr"),
-  setting("quiet", "bool", false, "to suppress the 'stream open/close' messages"),
+  setting("log", "string", "", "specify a log file to output, default goes to stderr", {
+    reload: true,
+  }),
+  setting("quiet", "bool", false, "to suppress the 'stream open/close' messages", {
+    reload: true,
+  }),
   setting("tcp", "bool", false, "to emulate a TCP connection(linux)"),
   setting(
     "pprof",

@@ -126,17 +126,49 @@ export interface SnmpLoggerOptions {
 /** Appends a CSV row of the counters every period; see the module doc. */
 export class SnmpLogger {
   readonly #opts: SnmpLoggerOptions;
+  #path: string;
+  #periodSeconds: number;
   #timer: ReturnType<typeof setInterval> | null = null;
+  /** Between start and stop, whether or not the settings enable the timer. */
+  #started = false;
   #failing = false;
 
   /** Makes a logger; nothing happens before {@link SnmpLogger.start}. */
   constructor(options: SnmpLoggerOptions) {
     this.#opts = options;
+    this.#path = options.path;
+    this.#periodSeconds = options.periodSeconds;
   }
 
   /** True when `-snmplog` and `-snmpperiod` ask for a file. */
   get enabled(): boolean {
-    return this.#opts.path !== "" && this.#opts.periodSeconds > 0;
+    return this.#path !== "" && this.#periodSeconds > 0;
+  }
+
+  /** The `-snmplog` path in use. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** The `-snmpperiod` in use, in seconds. */
+  get periodSeconds(): number {
+    return this.#periodSeconds;
+  }
+
+  /**
+   * Takes a new `-snmplog` and `-snmpperiod` (a `SIGHUP` reload). Between start and stop, a
+   * changed period counts from now, new values that disable the file stop the timer (without a
+   * final row), and values that enable it start the timer.
+   */
+  reconfigure(path: string, periodSeconds: number): void {
+    const samePeriod = periodSeconds === this.#periodSeconds;
+    this.#path = path;
+    this.#periodSeconds = periodSeconds;
+    if (this.#timer !== null && (!samePeriod || !this.enabled)) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+    if (this.#started) this.#startTimer();
   }
 
   /** True between start and stop. */
@@ -146,8 +178,13 @@ export class SnmpLogger {
 
   /** Starts the timer (the first row comes one period from now, as kcptun). */
   start(): void {
+    this.#started = true;
+    this.#startTimer();
+  }
+
+  #startTimer(): void {
     if (!this.enabled || this.#timer !== null) return;
-    this.#timer = setInterval(() => this.writeRecord(), this.#opts.periodSeconds * 1000);
+    this.#timer = setInterval(() => this.writeRecord(), this.#periodSeconds * 1000);
   }
 
   /**
@@ -155,6 +192,7 @@ export class SnmpLogger {
    * shorter than a period, or the part after the last tick, is not lost (kcptun writes none).
    */
   stop(options: { finalRecord?: boolean } = {}): void {
+    this.#started = false;
     if (this.#timer === null) return;
     clearInterval(this.#timer);
     this.#timer = null;
@@ -172,9 +210,9 @@ export class SnmpLogger {
    */
   writeRecord(): void {
     const o = this.#opts;
-    if (o.path === "") return;
+    if (this.#path === "") return;
     const date = (o.now ?? (() => new Date()))();
-    const file = snmpLogPath(o.path, (o.zone ?? goTimeLocal)(date));
+    const file = snmpLogPath(this.#path, (o.zone ?? goTimeLocal)(date));
     const files = o.files ?? denoSnmpFiles;
     try {
       const empty = files.size(file) === 0;

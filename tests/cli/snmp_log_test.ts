@@ -306,3 +306,28 @@ Deno.test("snmp: node:inspector is asked only when the command line may have ope
   assertEquals(may(["denoise", "run"]), true);
   assertEquals(may([]), true);
 });
+
+Deno.test("snmp logger: reconfigure takes a new path and period, starts and stops the timer", async () => {
+  const files = memoryFiles();
+  const l = new SnmpLogger({ path: "", periodSeconds: 60, snmp: new Snmp(), files });
+  l.start();
+  assert(!l.running, "no path: no timer");
+  l.reconfigure("a.csv", 0.01);
+  assert(l.running, "a reload that gives a path starts the timer");
+  assertEquals([l.path, l.periodSeconds], ["a.csv", 0.01]);
+  for (let i = 0; i < 400 && !files.data.has("a.csv"); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert(files.data.has("a.csv"), "rows at the new period");
+  l.reconfigure("a.csv", 0);
+  assert(!l.running, "period 0 stops it");
+  const rows = files.data.get("a.csv")!;
+  l.reconfigure("b.csv", 3600);
+  assert(l.running);
+  l.writeRecord();
+  assert(files.data.has("b.csv"), "rows go to the new path");
+  assertEquals(files.data.get("a.csv"), rows, "no final row when a reload disables the file");
+  l.stop({ finalRecord: false });
+  l.reconfigure("c.csv", 0.01);
+  assert(!l.running, "a stopped logger stays stopped");
+});
