@@ -44,10 +44,10 @@ function parseOptions(args: string[]): Options {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A deploy/ example config with its addresses on loopback, written to `dir`. */
+/** A dist/ example config with its addresses on loopback, written to `dir`. */
 function exampleConfig(dir: string, role: "server" | "client", ports: Record<string, number>) {
   const json = JSON.parse(
-    Deno.readTextFileSync(new URL(`../deploy/${role}.json`, import.meta.url)),
+    Deno.readTextFileSync(new URL(`../dist/${role}.json`, import.meta.url)),
   );
   if (role === "server") {
     json.listen = `127.0.0.1:${ports.server}`;
@@ -125,7 +125,7 @@ if (import.meta.main) {
     const row = (label: string, cells: Record<string, string>) =>
       console.log(`| ${label} | ${cells.server} | ${cells.client} |`);
     console.log(
-      `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, deploy/ example ` +
+      `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, dist/ example ` +
         `configs (mode fast3), ${o.streams} streams\n`,
     );
     console.log("| reading | server | client |\n| --- | --- | --- |");

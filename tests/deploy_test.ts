@@ -1,5 +1,5 @@
 /**
- * The service files in `deploy/`, checked as far as this machine allows: the systemd units with
+ * The service files in `dist/`, checked as far as this machine allows: the systemd units with
  * `systemd-analyze verify` (no running systemd needed) and their command lines run for real (as
  * an unprivileged user on the checkout, with the example configs moved to loopback), the
  * logrotate example against a running end, and the Dockerfile parsed and its final stage
@@ -14,7 +14,7 @@ import { freePort, startEchoServer } from "./support/net.ts";
 import { echoTransfer, exitWithin, type Proc, REPO, spawnClient, waitFor } from "./e2e/harness.ts";
 import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 
-const DEPLOY = `${REPO}deploy/`;
+const DEPLOY = `${REPO}dist/`;
 const read = (name: string) => Deno.readTextFileSync(DEPLOY + name);
 
 /** The least permissions the README gives for `deno run`. */
