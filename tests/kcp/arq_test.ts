@@ -182,6 +182,32 @@ Deno.test("RTT: first sample, smoothing, low-sample weight, clamps (§5.4)", () 
   assertEquals(k4.srtt, 0, "an ACK echoing a future ts gives no sample");
 });
 
+Deno.test("RTT: copies of old ACKs give no sample (a replay must not inflate the RTO)", () => {
+  const { kcp } = newKcp(1, { interval: 10, nc: 1 });
+  kcp.send(new Uint8Array(1));
+  flushOut(kcp, 1000);
+  const old = ack(0, 1000, 1);
+  feed(kcp, old, 1100);
+  assertEquals([kcp.srtt, kcp.rttvar, kcp.rto], [100, 50, 300]);
+  // The same ACK again 20 s later (kcp-go would take a 20 s sample), and an ACK of a segment
+  // that was never sent: neither changes the estimate.
+  feed(kcp, old, 21100);
+  feed(kcp, ack(5, 21000, 1), 21100);
+  assertEquals([kcp.srtt, kcp.rttvar, kcp.rto], [100, 50, 300]);
+  // An ACK of a segment in flight still samples, also when its una already covers it.
+  kcp.send(new Uint8Array(1));
+  flushOut(kcp, 22000);
+  feed(kcp, ack(1, 22000, 2), 22060);
+  assertEquals([kcp.srtt, kcp.rttvar, kcp.rto], [95, 47, 283]);
+
+  const { kcp: goLike } = newKcp(1, { interval: 10, nc: 1, sampleAnyAck: true });
+  goLike.send(new Uint8Array(1));
+  flushOut(goLike, 1000);
+  feed(goLike, old, 1100);
+  feed(goLike, old, 21100);
+  assertEquals(goLike.srtt, 100 + ((20100 - 100) >> 3), "kcp-go's: the copy is a 20 s sample");
+});
+
 Deno.test("RTO back-off: +rto per timeout (nodelay 0), +rto/2 (nodelay 1)", () => {
   for (const [nodelay, times] of [[0, [0, 200, 600, 1200, 2000]], [1, [0, 200, 500, 900, 1400]]]) {
     const { kcp, snmp } = newKcp(1, { nodelay: nodelay as number, interval: 10, nc: 1 });

@@ -108,6 +108,14 @@ export interface KcpOptions {
    * and `una` covers it. true = kcp-go's behaviour.
    */
   ackRecoveredRepeats?: boolean;
+  /**
+   * Take an RTT sample from any ACK, as kcp-go does (default false: only from an ACK of a segment
+   * in flight when its datagram came). Copies of old datagrams, replayed by an attacker on the
+   * path or duplicated by the network, carry old ts values: an ACK of an already acknowledged
+   * segment, or a PUSH the peer acknowledges again, then gives a sample of the copy's age, and a
+   * flood of them drives the RTO to seconds and stalls the session. true = kcp-go's behaviour.
+   */
+  sampleAnyAck?: boolean;
 }
 
 function copyBytes(
@@ -153,6 +161,8 @@ export class Kcp {
   ackWhenFull: boolean;
   /** See {@link KcpOptions.ackRecoveredRepeats}. */
   ackRecoveredRepeats: boolean;
+  /** See {@link KcpOptions.sampleAnyAck}. */
+  sampleAnyAck: boolean;
 
   readonly #snmp: Snmp;
   readonly #segPool: SegmentPool;
@@ -236,6 +246,7 @@ export class Kcp {
     this.ackNoDelay = options.ackNoDelay ?? false;
     this.ackWhenFull = options.ackWhenFull ?? true;
     this.ackRecoveredRepeats = options.ackRecoveredRepeats ?? false;
+    this.sampleAnyAck = options.sampleAnyAck ?? false;
     if (options.probeInit !== undefined) this.#probeInit = options.probeInit;
     this.#resizeRcvSlots(WND_RCV_DEFAULT);
     if (options.mtu !== undefined && !this.setMtu(options.mtu)) {
@@ -520,10 +531,15 @@ export class Kcp {
       this.#shrinkBuf();
 
       if (cmd === KcpCmd.Ack) {
+        // An RTT sample only from an ACK of a segment in flight (KcpOptions.sampleAnyAck).
+        if (
+          this.sampleAnyAck || (((sn - prevUna) | 0) >= 0 && ((sn - this.#sndNxt) | 0) < 0)
+        ) {
+          sawAck = true;
+          latest = ts;
+        }
         this.#parseAck(sn);
         this.#parseFastack(sn, ts);
-        sawAck = true;
-        latest = ts;
       } else if (cmd === KcpCmd.Push) {
         let repeat = true;
         if (((sn - (this.#rcvNxt + this.#rcvWnd)) | 0) < 0) {
