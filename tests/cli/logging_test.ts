@@ -243,3 +243,36 @@ Deno.test("logging: quiet can change while running; replaceSink moves the log", 
   assertEquals(typeof file.reopen, "function");
   file.close?.();
 });
+
+Deno.test("logging: the lines of one turn leave in one write, at its end or at close", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/k.log`;
+    const log = openLogger({ log: path, quiet: false });
+    log.log("one");
+    log.log("two");
+    assertEquals(Deno.readTextFileSync(path), "", "nothing written within the turn");
+    await Promise.resolve();
+    assertEquals(Deno.readTextFileSync(path).split("\n").length, 3, "both at its end");
+    log.log("three");
+    log.close();
+    assert(Deno.readTextFileSync(path).endsWith(" three\n"), "close writes what is pending");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("logging: a line logged right before Deno.exit still reaches stderr", async () => {
+  const script = `import { Logger } from ${
+    JSON.stringify(new URL("../../cli/logging.ts", import.meta.url).href)
+  };
+new Logger().log("last words");
+Deno.exit(3);`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 3);
+  assert(new TextDecoder().decode(out.stderr).endsWith(" last words\n"));
+});
