@@ -401,7 +401,10 @@ export class Connection {
   pushOut(): void {
     const kcp = this.kcp, smux = this.smux, sink = this.#toKcp[0];
     while (kcp.writable() && smux.hasTransmit()) {
-      sink(smux.pollTransmit(this.#frame ?? undefined)!);
+      // hasTransmit() also counts queued window updates of streams closed since; then nothing.
+      const frame = smux.pollTransmit(this.#frame ?? undefined);
+      if (frame === null) break;
+      sink(frame);
       this.#unflushed = true;
     }
   }

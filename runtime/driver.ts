@@ -178,8 +178,39 @@ export class ConnectionDriver {
       } while (this.#again);
       if (conn.closed) this.#finish(now);
       else this.#arm(now);
+    } catch (e) {
+      this.#crashed(now, e);
     } finally {
       this.#running = false;
+    }
+  }
+
+  /**
+   * A defect in one session ends that session, not the process: it closes as an error naming
+   * what was thrown, its streams end and its waiters are told.
+   */
+  #crashed(now: number, e: unknown): void {
+    const why = `internal error: ${e instanceof Error ? e.message : String(e)}`;
+    const conn = this.connection;
+    try {
+      if (!conn.closed) conn.close(now, why, true);
+    } catch { /* the state is broken: what follows still ends the session */ }
+    if (this.#finished) return;
+    try {
+      this.#finish(now);
+    } catch {
+      // #finish failed part way: end what waits on this session all the same.
+      this.#finished = true;
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      for (const s of [...this.#streams.values()]) {
+        try {
+          s.update();
+        } catch { /* nothing more to do for it */ }
+      }
+      const err = new StageError(`smux: ${why}`);
+      for (const w of this.#acceptWaiters.splice(0)) w.reject(err);
+      this.#resolveClosed(conn.closeInfo ?? { reason: why, error: true });
     }
   }
 

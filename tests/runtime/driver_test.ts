@@ -244,3 +244,31 @@ Deno.test("driver: asynchronous packet stages on both ends carry the streams", a
   await settle();
   await pair.close();
 });
+
+Deno.test("driver: a defect that throws inside one session ends that session, not the process", async () => {
+  let armed = false;
+  const faulty = {
+    overhead: 0,
+    encode(_batch: unknown) {
+      if (armed) throw new TypeError("a defect");
+    },
+    decode(_batch: unknown) {},
+  };
+  const pair = driverPair(
+    { packetsFor: (role) => role === "client" ? [faulty as never] : [] },
+    pool,
+  );
+  const { client, server } = pair;
+  const s = client.openStream();
+  const w = s.writable.getWriter();
+  await w.write(new Uint8Array([1, 2, 3]));
+  const r = await server.acceptStream();
+  assertEquals((await readExactly(r.readable, 3)).length, 3);
+  armed = true;
+  w.write(new Uint8Array(10)).catch(() => {});
+  const info = await client.closed;
+  assert(info.error, "closed as an error");
+  assert(info.reason.includes("internal error: a defect"), info.reason);
+  armed = false;
+  await pair.close();
+});

@@ -342,3 +342,23 @@ Deno.test("session: two sessions back to back echo data both ways, v1 and v2", (
     assertEquals([client.stats.streamsClosed, server.stats.streamsClosed], [2, 2]);
   }
 });
+
+Deno.test("session: a stream closed while blocked by the v2 window leaves no phantom frame", () => {
+  const a = new SmuxSession("client", { version: 2 });
+  const b = new SmuxSession("server", { version: 2 });
+  const id = a.openStream();
+  b.receive(a.pollTransmit()!.slice());
+  const sid = b.accept();
+  // a fills b's whole initial window; b never reads, so no update will reopen it.
+  a.write(id, new Uint8Array(INITIAL_PEER_WINDOW + 1000));
+  for (let f; (f = a.pollTransmit()) !== null;) b.receive(f.slice());
+  assert(a.queuedBytes(id) > 0, "data left waiting for the window");
+  // b answers; a's first read queues a window update, then a closes the blocked stream.
+  b.write(sid, new Uint8Array(100));
+  for (let f; (f = b.pollTransmit()) !== null;) a.receive(f.slice());
+  assertEquals(a.read(id)?.length, 100);
+  a.closeStream(id);
+  // The update is for a closing stream (dropped) and the FIN waits behind the blocked data.
+  assertEquals(a.hasTransmit(), false);
+  assertEquals(a.pollTransmit(), null);
+});

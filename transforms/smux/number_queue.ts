@@ -29,6 +29,11 @@ export class NumberQueue {
     this.#count++;
   }
 
+  /** The front entry without removing it, or -1 when empty. */
+  peek(): number {
+    return this.#count === 0 ? -1 : this.#items[this.#head];
+  }
+
   /** Removes and returns the front entry, or -1 when empty. */
   shift(): number {
     if (this.#count === 0) return -1;

@@ -645,7 +645,28 @@ export class SmuxSession {
 
   /** True when {@link pollTransmit} has a frame to give. */
   hasTransmit(): boolean {
-    return !this.#closed && this.#ver !== 0 && (this.#control.length > 0 || this.#ring !== null);
+    if (this.#closed || this.#ver === 0) return false;
+    this.#dropStaleControl();
+    return this.#control.length > 0 || this.#ring !== null;
+  }
+
+  /**
+   * Drops queued window updates that {@link pollTransmit} would skip (their stream closed or
+   * left since), so that {@link hasTransmit} is true only when a frame will come: a stream
+   * closed while blocked by the peer's window has nothing in the ring, and its update alone
+   * made a driver ask for a frame that did not exist.
+   */
+  #dropStaleControl(): void {
+    const control = this.#control;
+    while (control.length > 0) {
+      const v = control.peek();
+      const cmd = v % 8;
+      if (cmd !== CMD_UPD) return;
+      const s = this.#streams.get((v - cmd) / 8);
+      if (s !== undefined && s.updQueued && !s.closing) return;
+      if (s !== undefined) s.updQueued = false;
+      control.shift();
+    }
   }
 
   /**
