@@ -170,7 +170,7 @@ export interface StartupOptions {
 /**
  * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
  * Options kcptun 2021 does not have (QPP, ratelimit, framesize, closewait, pprof on the client,
- * pipeline) get a line, where kcptun 2026 puts one, only when they differ from their defaults.
+ * pipeline, autofec) get a line, where kcptun 2026 puts one, only when they differ from their defaults.
  * The caller logs `initiating key derivation` / `key derivation done` around its key work.
  */
 export function startupLines(
@@ -201,6 +201,7 @@ export function startupLines(
   line("mtu:", c.mtu);
   if (c.ratelimit !== 0) line("ratelimit:", c.ratelimit);
   line("datashard:", c.datashard, "parityshard:", c.parityshard);
+  if (c.autofec) line("autofec:", c.autofec);
   line("acknodelay:", c.acknodelay);
   line("dscp:", c.dscp);
   line("sockbuf:", c.sockbuf);

@@ -19,7 +19,11 @@ export function flagStageOptions(
 ): Record<string, StageOptions> {
   return {
     crypt: { crypt: config.crypt, key: config.key },
-    fec: { dataShards: config.datashard, parityShards: config.parityshard },
+    fec: {
+      dataShards: config.datashard,
+      parityShards: config.parityshard,
+      ...(config.autofec ? { auto: true } : {}),
+    },
     kcp: {
       mtu: config.mtu,
       sndwnd: config.sndwnd,

@@ -15,6 +15,7 @@ const ADDED = [
   "--closewait",
   "--pprof",
   "--pipeline",
+  "--autofec",
 ];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {
