@@ -59,9 +59,30 @@ export { TunnelSession } from "./runtime/session.ts";
 export { TunnelStream } from "./runtime/stream.ts";
 export { listenSessions, type ListenSessionsOptions, TunnelListener } from "./runtime/listen.ts";
 export { dialSession, type DialSessionOptions, randomConv } from "./runtime/dial.ts";
-export { KcptunClient, type KcptunClientOptions, type RemoteAddress } from "./runtime/client.ts";
-export { KcptunServer, type KcptunServerOptions, type TargetAddress } from "./runtime/server.ts";
+export {
+  KcptunClient,
+  type KcptunClientOptions,
+  type KcptunClientUdp,
+  type RemoteAddress,
+} from "./runtime/client.ts";
+export {
+  KcptunServer,
+  type KcptunServerOptions,
+  type KcptunServerUdp,
+  type TargetAddress,
+} from "./runtime/server.ts";
 export { relay } from "./runtime/relay.ts";
+export {
+  listenUdp,
+  UdpClientRelay,
+  type UdpClientRelayOptions,
+  type UdpFlowStream,
+  type UdpRelayLimits,
+  type UdpRelayStats,
+  UdpServerRelay,
+  type UdpServerRelayOptions,
+  type UdpTarget,
+} from "./runtime/udp_relay.ts";
 
 // Sans-IO cores and the one driver.
 export {

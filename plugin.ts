@@ -64,7 +64,13 @@ export {
   PacketPool,
   type PeerAddress,
 } from "./pipeline/packet.ts";
-export { Snmp, SNMP_STRUCT_FIELDS, type SnmpField } from "./pipeline/snmp.ts";
+export {
+  Snmp,
+  SNMP_EXTRA_FIELDS,
+  SNMP_STRUCT_FIELDS,
+  type SnmpExtraField,
+  type SnmpField,
+} from "./pipeline/snmp.ts";
 export type { Duplex } from "./pipeline/duplex.ts";
 export type { AcceptStats, AppConn, AppEndpoint, AppListener } from "./pipeline/app.ts";
 export type {

@@ -62,6 +62,11 @@ export const SERVER_LISTEN: InetRules = { ranges: true, unix: false, portZero: t
 /** Server `-t`: the target, one TCP port or a unix socket path. */
 export const SERVER_TARGET: AddressRules = { ranges: false, unix: true, portZero: false };
 
+/** Client `-udp` (kcptun-ts): the local UDP `host:port` to listen on (0 = ephemeral). */
+export const CLIENT_UDP: InetRules = { ranges: false, unix: false, portZero: true };
+/** Server `-udp` (kcptun-ts): the UDP target `host:port`. */
+export const SERVER_UDP: InetRules = { ranges: false, unix: false, portZero: false };
+
 /** Thrown for an address that does not fit its option's rules. */
 export class AddressError extends Error {
   /** Names the error class in stack traces. */

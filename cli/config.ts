@@ -3,7 +3,9 @@
  * (`config_file.ts`), the `-mode` presets and the checks of the settings table (`settings.ts`).
  *
  * Order, as kcptun: defaults → `KCPTUN_KEY` → command-line flags → JSON keys present in the file
- * (they override flags) → the `-mode` preset (it overrides nodelay/interval/resend/nc) → checks.
+ * (they override flags) → the shadowsocks plugin environment when there is one (`sip003.ts`:
+ * `SS_*` addresses and `SS_PLUGIN_OPTIONS`, which override both, as in the shadowsocks fork of
+ * kcptun) → the `-mode` preset (it overrides nodelay/interval/resend/nc) → checks.
  *
  * ```ts
  * import { parseClientConfig } from "./config.ts";
@@ -29,6 +31,7 @@ import {
   type UnixAddress,
 } from "./address.ts";
 import { readJsonSettings } from "./config_file.ts";
+import { type PluginSettings, pluginSettings, readPluginEnvironment } from "./sip003.ts";
 import { type EnvLookup, type FlagValue, goQuote, parseArgs, UsageError } from "./flags.ts";
 import {
   type CheckContext,
@@ -60,8 +63,11 @@ export const MODE_PRESETS: ReadonlyMap<string, readonly [number, number, number,
   Object.entries(KCP_MODES).map(([name, p]) => [name, [p.nodelay, p.interval, p.resend, p.nc]]),
 );
 
-/** Where a resolved value came from. */
-export type ValueSource = "default" | "env" | "flag" | "json" | "mode";
+/**
+ * Where a resolved value came from; `plugin` is the shadowsocks plugin environment (`SS_*`
+ * addresses and `SS_PLUGIN_OPTIONS`).
+ */
+export type ValueSource = "default" | "env" | "flag" | "json" | "plugin" | "mode";
 
 /** Settings both roles have. Field names are kcptun's JSON keys (`qpp-count` is `qppcount`). */
 export interface CommonConfig {
@@ -101,8 +107,8 @@ export interface CommonConfig {
   readonly nc: number;
   /** Socket send/receive buffer in bytes. */
   readonly sockbuf: number;
-  /** smux protocol version, 1 or 2. */
-  readonly smuxver: 1 | 2;
+  /** smux protocol version, 1 or 2; 0 (server only): each session answers in its client's. */
+  readonly smuxver: 0 | 1 | 2;
   /** smux session receive buffer in bytes. */
   readonly smuxbuf: number;
   /** smux maximum frame size (2026 option; 32768 = 2021 behaviour). */
@@ -129,11 +135,19 @@ export interface CommonConfig {
   readonly qpp: boolean;
   /** `-QPPCount`: number of QPP pads (1..65535 when `qpp`; unused otherwise). */
   readonly qppcount: number;
+  /** kcptun-ts `-replaywindow`: `aes-128-gcm` nonces remembered to drop replays (0 = off). */
+  readonly replaywindow: number;
   /**
    * Explicit pipeline (`-pipeline` or JSON `pipeline`, with JSON `pipelineOptions` as its
    * `options`), or null for the one the flags imply ({@link defaultPipeline}).
    */
   readonly pipeline: PipelineSpec | null;
+  /** kcptun-ts `-udptimeout`: idle seconds after which a UDP flow ends. */
+  readonly udptimeout: number;
+  /** `-metrics` (kcptun-ts): address of the Prometheus endpoint, `""` for none. */
+  readonly metrics: string;
+  /** `-stats` (kcptun-ts): seconds between stats lines in the log, 0 for none. */
+  readonly stats: number;
   /** JSON `pipelineOptions`: options per stage name (`{}` when absent). */
   readonly pipelineOptions: Readonly<Record<string, StageOptions>>;
   /** The `-c` file, or `""`. */
@@ -162,6 +176,10 @@ export interface ClientConfig extends CommonConfig {
   readonly autoexpire: number;
   /** Seconds an expired session may live on. */
   readonly scavengettl: number;
+  /** `-V`: shadowsocks-android's VPN mode (accepted; nothing to do off Android). */
+  readonly vpn: boolean;
+  /** kcptun-ts `-udp`: local UDP `host:port` whose datagrams are forwarded, `""` for none. */
+  readonly udp: string;
   /** Where each setting came from. */
   readonly sources: Readonly<Record<ClientSettingKey, ValueSource>>;
 }
@@ -178,6 +196,8 @@ export interface ServerConfig extends CommonConfig {
   readonly listenAddress: InetAddress;
   /** `-t` parsed: TCP or a unix socket path. */
   readonly targetAddress: InetAddress | UnixAddress;
+  /** kcptun-ts `-udp`: the UDP target `host:port` of the clients' flows, `""` for none. */
+  readonly udp: string;
   /** Where each setting came from. */
   readonly sources: Readonly<Record<ServerSettingKey, ValueSource>>;
 }
@@ -253,10 +273,14 @@ export function pipelineFromFlag(text: string): PipelineSpec {
 
 /** The values being resolved, where they came from, and the warnings so far. */
 class Resolver {
+  constructor(readonly role: Role) {}
   readonly raw = new Map<SettingKey, RawValue>();
   readonly sources = new Map<SettingKey, ValueSource>();
   readonly warnings: string[] = [];
+  /** Where values that did not come from flags came from, for messages: a file, a variable. */
+  readonly origins = new Map<SettingKey, string>();
   configFile = "";
+  plugin: PluginSettings | null = null;
 
   int(k: SettingKey): number {
     return this.raw.get(k) as number;
@@ -268,7 +292,8 @@ class Resolver {
     return this.raw.get(k) as boolean;
   }
   origin(k: SettingKey): string {
-    return this.sources.get(k) === "json" ? ` (from ${this.configFile})` : "";
+    const o = this.origins.get(k);
+    return o === undefined ? "" : ` (from ${o})`;
   }
   /** A one-line fatal about setting `k`. */
   bad(k: SettingKey, why: string): never {
@@ -279,6 +304,7 @@ class Resolver {
   /** What the table's check of setting `k` sees. */
   context(k: SettingKey): CheckContext {
     return {
+      role: this.role,
       int: (other) => this.int(other as SettingKey),
       str: (other) => this.str(other as SettingKey),
       origin: this.origin(k),
@@ -315,7 +341,19 @@ function resolve(
     return { kind: "exit", code: 0, stdout: versionText(), stderr: "" };
   }
 
-  const r = new Resolver();
+  const r = new Resolver(role);
+  try {
+    const pe = readPluginEnvironment(env);
+    if (pe !== null) r.plugin = pluginSettings(role, specs, pe);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      return { kind: "exit", code: 2, stdout: "", stderr: `Incorrect Usage. ${e.message}\n` };
+    }
+    if (e instanceof ConfigError) {
+      return { kind: "exit", code: 1, stdout: "", stderr: e.message + "\n" };
+    }
+    throw e;
+  }
   try {
     for (const s of settingsOf(role)) {
       if (s.defaults === null) {
@@ -334,7 +372,7 @@ function resolve(
       }
     }
 
-    r.configFile = parsed.values.get("c") as string;
+    r.configFile = (r.plugin?.values.get("c") ?? parsed.values.get("c")) as string;
     if (r.configFile !== "") {
       const readFile = opts.readFile ?? Deno.readTextFileSync;
       let text: string;
@@ -347,6 +385,7 @@ function resolve(
       for (const [k, v] of json.values) {
         r.raw.set(k, v);
         r.sources.set(k, "json");
+        r.origins.set(k, r.configFile);
       }
       if (json.unknown.length > 0) {
         r.warnings.push(
@@ -356,6 +395,7 @@ function resolve(
         );
       }
     }
+    if (r.plugin !== null) applyPlugin(role, r, r.plugin);
     return { kind: "run", config: finish(role, r) };
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -363,6 +403,19 @@ function resolve(
     }
     throw e;
   }
+}
+
+/** The plugin environment's values over the flags' and the file's, as the shadowsocks fork. */
+function applyPlugin(role: Role, r: Resolver, plugin: PluginSettings): void {
+  for (const s of settingsOf(role)) {
+    const flag = s.flags[0];
+    const v = flag === undefined ? undefined : plugin.values.get(flag);
+    if (v === undefined) continue;
+    r.raw.set(s.key, s.kind === "pipeline" ? pipelineFromFlag(v as string) : v);
+    r.sources.set(s.key, "plugin");
+    r.origins.set(s.key, plugin.origins.get(flag)!);
+  }
+  r.warnings.push(plugin.note);
 }
 
 /** QPP's checks, as kcptun 2026 makes them (its warnings come first in the startup log). */
@@ -391,6 +444,7 @@ function applyMode(r: Resolver): boolean {
     kcpKeys.forEach((k, i) => {
       r.raw.set(k, preset[i]);
       r.sources.set(k, "mode");
+      r.origins.delete(k);
     });
   } else if (mode !== "manual") {
     r.warnings.push(

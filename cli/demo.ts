@@ -22,6 +22,7 @@ import { startEchoTarget } from "./demo/echo.ts";
 import type { EndReport } from "./demo/end.ts";
 import { LossyLink } from "./demo/lossy_link.ts";
 import { EchoLoad, type StreamResult } from "./demo/load.ts";
+import { formatMegabytes as mb, formatMs, formatRate as rate } from "./stats.ts";
 
 /** Settings of one demo run. */
 export interface DemoOptions {
@@ -80,14 +81,6 @@ export interface DemoSummary {
 
 const KEY = "kcptun-ts demo";
 const ROOT = new URL("../", import.meta.url);
-
-function mb(bytes: number): string {
-  return (bytes / 1e6).toFixed(1) + " MB";
-}
-
-function rate(bytes: number, seconds: number): string {
-  return seconds > 0 ? (bytes / 1e6 / seconds).toFixed(2) + " MB/s" : "-";
-}
 
 /** `cli/demo/end.ts` running one end, with its latest report. */
 class EndProcess {
@@ -232,7 +225,7 @@ export async function runDemo(
       return `${((now - t0) / 1000).toFixed(1).padStart(5)} s │` +
         `${rate(got - bs, (now - ts) / 1000).padStart(11)} │` +
         `${mb(got).padStart(9)} │` +
-        `${String(Math.round(clientRef.latest?.srtt ?? 0)).padStart(5)} ms │` +
+        `${formatMs(clientRef.latest?.srtt ?? 0).padStart(8)} │` +
         `${String(sum("RetransSegs")).padStart(8)} │` +
         `${String(sum("FECRecovered")).padStart(8)} │` +
         ` ${dropped}/${packets}${label}`;
@@ -314,7 +307,7 @@ export function summaryText(s: DemoSummary, o: DemoOptions): string {
     } each way), ${intact}/${s.streams.length} streams intact (sha256)`,
     `  link: ${o.lossPercent}% loss and ${o.delayMs} ms each way: ${s.linkDropped} of ` +
     `${s.linkPackets} datagrams dropped`,
-    `  kcp:  srtt ${Math.round(s.srttMs)} ms, ${s.retransmits} segments retransmitted ` +
+    `  kcp:  srtt ${formatMs(s.srttMs)}, ${s.retransmits} segments retransmitted ` +
     `(fast ${s.retransmitKinds[0]}, early ${s.retransmitKinds[1]}, timeout ${
       s.retransmitKinds[2]
     }), ${s.fecRecovered} lost datagrams rebuilt by FEC`,

@@ -20,6 +20,13 @@ export function sessionCloseHint(role: Role, reason: string): string {
       ? "the peer compresses and this end does not: -nocomp must be the same on both ends"
       : `the peer speaks smux v${v[1]}, this end v${v[2]}: -smuxver must be the same on both ends`;
   }
+  // A server with -smuxver 0 takes the client's version, so only a byte that is no version is left.
+  const first = /first frame has version (\d+)/.exec(reason);
+  if (first !== null) {
+    return first[1] === "255"
+      ? "the peer compresses and this end does not: -nocomp must be the same on both ends"
+      : "the peer's first frame is neither smux v1 nor v2: -key, -crypt and -nocomp must be the same on both ends";
+  }
   if (reason.includes("snappy")) {
     return "this end expects compressed data and the peer does not send it: " +
       "-nocomp must be the same on both ends";

@@ -8,7 +8,8 @@
  * mean anything to a kcptun user.
  *
  * Writes are synchronous and unbuffered, like Go's logger, so nothing is lost when the process
- * exits; `close()` only closes the `-log` file.
+ * exits; `close()` only closes the `-log` file. `reopen()` opens the `-log` path again (after
+ * logrotate renamed the file, on `SIGHUP`), and `replaceSink()` moves the log elsewhere.
  *
  * @module
  */
@@ -22,6 +23,11 @@ export interface LogSink {
   write(text: string): void;
   /** Releases the destination. */
   close?(): void;
+  /**
+   * Opens the destination again by its name (a file renamed by logrotate is let go and a new
+   * one made). Throws when that fails; the old destination is kept then.
+   */
+  reopen?(): void;
 }
 
 function pad2(n: number): string {
@@ -56,9 +62,19 @@ function encodeAndWrite(stream: { writeSync(p: Uint8Array): number }, text: stri
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
-/** A sink writing to the process's stderr. */
+/**
+ * A sink writing to the process's stderr. A failed write is dropped, as Go's `log` drops it: a
+ * closed terminal (which no longer ends the process, now that `SIGHUP` reloads) or a closed pipe
+ * must not turn a log line into a crash.
+ */
 export function stderrSink(): LogSink {
-  return { write: (text) => encodeAndWrite(Deno.stderr, text) };
+  return {
+    write: (text) => {
+      try {
+        encodeAndWrite(Deno.stderr, text);
+      } catch { /* nowhere left to say it */ }
+    },
+  };
 }
 
 /**
@@ -66,7 +82,9 @@ export function stderrSink(): LogSink {
  * Throws the Deno error when the file cannot be opened.
  */
 export function fileSink(path: string): LogSink {
-  const file = Deno.openSync(path, { append: true, create: true, write: true, mode: 0o666 });
+  const openFile = () =>
+    Deno.openSync(path, { append: true, create: true, write: true, mode: 0o666 });
+  let file = openFile();
   let open = true;
   return {
     write: (text) => {
@@ -77,6 +95,13 @@ export function fileSink(path: string): LogSink {
         open = false;
         file.close();
       }
+    },
+    reopen: () => {
+      if (!open) return;
+      // The new file first: when it cannot be made, lines keep going to the old one.
+      const next = openFile();
+      file.close();
+      file = next;
     },
   };
 }
@@ -108,10 +133,10 @@ export interface LoggerOptions {
 
 /** kcptun's logger. Its methods are bound, so they can be passed around as callbacks. */
 export class Logger {
-  readonly #sink: LogSink;
+  #sink: LogSink;
   readonly #now: () => Date;
-  /** True when per-stream lines are suppressed. */
-  readonly quiet: boolean;
+  /** True when per-stream lines are suppressed (`-quiet`; a `SIGHUP` reload may change it). */
+  quiet: boolean;
 
   /** Makes a logger; see {@link openLogger} for the `-log` / stderr choice. */
   constructor(options: LoggerOptions = {}) {
@@ -140,6 +165,21 @@ export class Logger {
   close(): void {
     this.#sink.close?.();
   }
+
+  /**
+   * Opens the `-log` file again by its path (logrotate's `postrotate`); nothing for stderr.
+   * Throws when the file cannot be opened, and keeps writing to the old one then.
+   */
+  reopen(): void {
+    this.#sink.reopen?.();
+  }
+
+  /** Sends later lines to `sink` and closes the old destination. */
+  replaceSink(sink: LogSink): void {
+    const old = this.#sink;
+    this.#sink = sink;
+    old.close?.();
+  }
 }
 
 /**
@@ -147,20 +187,28 @@ export class Logger {
  * Throws an Error with a one-line message when the file cannot be opened.
  */
 export function openLogger(config: { readonly log: string; readonly quiet: boolean }): Logger {
-  if (config.log === "") return new Logger({ quiet: config.quiet });
-  let sink: LogSink;
+  return new Logger({ sink: openLogSink(config.log), quiet: config.quiet });
+}
+
+/**
+ * The sink `-log` asks for: appending to `path`, or stderr when it is empty. Throws an Error
+ * with a one-line message (`open <path>: <why>`) when the file cannot be opened.
+ */
+export function openLogSink(path: string): LogSink {
+  if (path === "") return stderrSink();
   try {
-    sink = fileSink(config.log);
+    return fileSink(path);
   } catch (e) {
-    throw new Error(`open ${config.log}: ${fileErrorText(e)}`);
+    throw new Error(`open ${path}: ${fileErrorText(e)}`);
   }
-  return new Logger({ sink, quiet: config.quiet });
 }
 
 /** Options of {@link startupLines}. */
 export interface StartupOptions {
   /** The client's bound listen address as Go prints it (`127.0.0.1:12948`, `[::]:12948`); default `localaddr`. */
   readonly listeningOn?: string;
+  /** The client's bound `-udp` address (default `udp` as given). */
+  readonly udpListeningOn?: string;
   /** Version to print (default kcptun-ts's). */
   readonly version?: string;
   /** Append one line saying which settings came from flags, the environment, the file or the mode. */
@@ -170,7 +218,10 @@ export interface StartupOptions {
 /**
  * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
  * Options kcptun 2021 does not have (QPP, ratelimit, framesize, closewait, pprof on the client,
- * pipeline, autofec) get a line, where kcptun 2026 puts one, only when they differ from their defaults.
+ * pipeline, autofec, and kcptun-ts's metrics and stats) get a line, where kcptun 2026 puts one,
+ * only when they differ from their defaults; kcptun-ts's UDP forwarding gets `udp listening on:`
+ * (client) or `udp target:` (server) and `udptimeout:` when `-udp` is given, then `metrics:` and
+ * `stats:` last.
  * The caller logs `initiating key derivation` / `key derivation done` around its key work.
  */
 export function startupLines(
@@ -181,7 +232,9 @@ export function startupLines(
   const out: string[] = [];
   const line = (...v: unknown[]) => out.push(goSprintln(...v));
   line("version:", options.version ?? VERSION);
-  line("smux version:", c.smuxver);
+  // 0 is ours (kcptun would print it and then fail every session): say what it means.
+  if (c.smuxver === 0) line("smux version: 0 (each session answers in its client's version)");
+  else line("smux version:", c.smuxver);
   if (c.role === "client") {
     line("listening on:", options.listeningOn ?? c.localaddr);
   } else {
@@ -221,12 +274,20 @@ export function startupLines(
   line("quiet:", c.quiet);
   line("tcp:", c.tcp);
   if (c.role === "client" && c.pprof) line("pprof:", c.pprof);
+  if (c.replaywindow !== 0) line("replaywindow:", c.replaywindow);
   if (c.pipeline !== null) {
     line(
       "pipeline:",
       c.pipeline.stages.map((e) => (typeof e === "string" ? e : e.stage)).join(" > "),
     );
   }
+  if (c.udp !== "") {
+    if (c.role === "client") line("udp listening on:", options.udpListeningOn ?? c.udp);
+    else line("udp target:", c.udp);
+    line("udptimeout:", c.udptimeout);
+  }
+  if (c.metrics !== "") line("metrics:", c.metrics);
+  if (c.stats !== 0) line("stats:", c.stats);
   if (options.sources) out.push(describeSources(c));
   out.push(...c.warnings);
   return out;
@@ -241,9 +302,15 @@ export function describeSources(config: ClientConfig | ServerConfig): string {
     if (!g) groups.set(src, g = []);
     g.push(key);
   }
-  const order: ValueSource[] = ["env", "flag", "json", "mode"];
+  const order: ValueSource[] = ["env", "flag", "json", "plugin", "mode"];
   const label = (s: ValueSource) =>
-    s === "json" ? `file ${config.configFile}` : s === "env" ? "environment" : s;
+    s === "json"
+      ? `file ${config.configFile}`
+      : s === "env"
+      ? "environment"
+      : s === "plugin"
+      ? "shadowsocks plugin environment"
+      : s;
   const parts = order.filter((s) => groups.has(s)).map((s) =>
     `${label(s)}: ${groups.get(s)!.join(" ")}`
   );

@@ -18,7 +18,11 @@ export function flagStageOptions(
   config: ClientConfig | ServerConfig,
 ): Record<string, StageOptions> {
   return {
-    crypt: { crypt: config.crypt, key: config.key },
+    crypt: {
+      crypt: config.crypt,
+      key: config.key,
+      ...(config.replaywindow > 0 ? { replayWindow: config.replaywindow } : {}),
+    },
     fec: {
       dataShards: config.datashard,
       parityShards: config.parityshard,

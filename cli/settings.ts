@@ -19,10 +19,13 @@
  * @module
  */
 
+import { AddressError, CLIENT_UDP, type InetRules, parseAddress, SERVER_UDP } from "./address.ts";
 import type { FlagSpec, FlagValue } from "./flags.ts";
 import { goQuote } from "./flags.ts";
+import { parseMetricsAddress } from "./metrics.ts";
 import type { PipelineSpec } from "../pipeline/pipeline.ts";
 import type { StageOptions } from "../pipeline/stage.ts";
+import { REPLAY_WINDOW_MAX } from "../transforms/crypt/replay.ts";
 import { CRYPT_METHODS } from "../transforms/crypt/suite_types.ts";
 import { MTU_MIN } from "../transforms/kcp/arq.ts";
 
@@ -46,6 +49,8 @@ export type RawValue = FlagValue | PipelineSpec | Record<string, StageOptions>;
 
 /** What a setting's check can see and do. */
 export interface CheckContext {
+  /** Which end is being configured. */
+  readonly role: Role;
   /** The value of a setting that comes earlier in the table, after its check. */
   int(key: string): number;
   /** The value of a string setting that comes earlier in the table, after its check. */
@@ -90,6 +95,11 @@ export interface Setting<K extends string = string, R extends SettingRoles = Set
   readonly serverHelpAfter?: string;
   /** The value's own check (others read earlier settings through the context). */
   readonly check?: SettingCheck;
+  /**
+   * A new value from the `-c` file takes effect on `SIGHUP` without a restart (kcptun-ts;
+   * cli/reload.ts). False for everything the running tunnel was built from.
+   */
+  readonly reload: boolean;
 }
 
 interface SettingExtra<R extends SettingRoles> {
@@ -101,6 +111,7 @@ interface SettingExtra<R extends SettingRoles> {
   readonly env?: string;
   readonly serverHelpAfter?: string;
   readonly check?: SettingCheck;
+  readonly reload?: boolean;
 }
 
 function setting<K extends string, R extends SettingRoles = "both">(
@@ -124,6 +135,7 @@ function setting<K extends string, R extends SettingRoles = "both">(
     env: extra.env,
     serverHelpAfter: extra.serverHelpAfter,
     check: extra.check,
+    reload: extra.reload ?? false,
   };
 }
 
@@ -167,6 +179,29 @@ const checkMtu = intCheck((mtu, c) => {
   if (mtu > 1500) c.bad("must be at most 1500 (the receive buffer size)");
   if (mtu < MTU_MIN) c.bad(`must be at least ${MTU_MIN}, KCP's smallest datagram`);
 });
+
+/** `-udp`: empty (off) or one `host:port` by `rules`. */
+const udpAddress = (rules: InetRules): SettingCheck => (v, c) => {
+  if (v === "") return;
+  try {
+    parseAddress(v as string, rules);
+  } catch (e) {
+    if (e instanceof AddressError) c.bad(e.message);
+    throw e;
+  }
+};
+
+/** `-metrics`: empty (off) or an address to bind, checked now so that a typo is one line. */
+const checkMetrics: SettingCheck = (v, c) => {
+  const text = v as string;
+  if (text === "") return;
+  try {
+    parseMetricsAddress(text);
+  } catch (e) {
+    if (!(e instanceof AddressError)) throw e;
+    c.fail(`invalid -metrics ${goQuote(text)}${c.origin}: ${e.message}`);
+  }
+};
 
 const CRYPT_USAGE =
   "aes, aes-128, aes-128-gcm, aes-192, salsa20, blowfish, twofish, cast5, 3des, tea, xtea, xor, sm4, none, null";
@@ -294,7 +329,16 @@ export const SETTINGS = [
   }),
   setting("smuxver", "int", 1, "specify smux version, available 1,2", {
     check: intCheck((v, c) => {
-      if (v !== 1 && v !== 2) c.fail(`unsupported smux version: ${v}${c.origin} (available: 1, 2)`);
+      // 0 is ours: kcptun accepts it at startup and then fails every session (smux refuses it).
+      if (v === 0 && c.role === "client") {
+        c.fail(
+          `-smuxver 0${c.origin} (answer each client in its own version) is for servers only: a client must choose 1 or 2`,
+        );
+      }
+      if (v !== 0 && v !== 1 && v !== 2) {
+        const available = c.role === "server" ? "1, 2, or 0: each client's" : "1, 2";
+        c.fail(`unsupported smux version: ${v}${c.origin} (available: ${available})`);
+      }
     }),
   }),
   setting("smuxbuf", "int", 4194304, "the overall de-mux buffer in bytes", {
@@ -323,8 +367,10 @@ export const SETTINGS = [
     "string",
     "",
     "collect snmp to file, aware of timeformat in golang, like: ./snmp-20060102.log",
+    { reload: true },
   ),
   setting("snmpperiod", "int", 60, "snmp collect period, in seconds", {
+    reload: true,
     check: intCheck((period, c) => {
       const path = c.str("snmplog");
       if (path !== "" && period <= 0) {
@@ -332,8 +378,12 @@ export const SETTINGS = [
       }
     }),
   }),
-  setting("log", "string", "", "specify a log file to output, default goes to stderr"),
-  setting("quiet", "bool", false, "to suppress the 'stream open/close' messages"),
+  setting("log", "string", "", "specify a log file to output, default goes to stderr", {
+    reload: true,
+  }),
+  setting("quiet", "bool", false, "to suppress the 'stream open/close' messages", {
+    reload: true,
+  }),
   setting("tcp", "bool", false, "to emulate a TCP connection(linux)"),
   setting(
     "pprof",
@@ -356,6 +406,43 @@ export const SETTINGS = [
     "",
     "kcptun-ts: stage list, outermost first, comma-separated, eg: tcp,smux,snappy,kcp,fec,crypt,udp",
   ),
+  // shadowsocks-android starts its plugins with -V (or the option __android_vpn) in VPN mode, where
+  // the plugin must hand its UDP socket to the app to keep it out of the VPN (cli/sip003.ts).
+  setting(
+    "vpn",
+    "bool",
+    false,
+    "shadowsocks-android VPN mode (SIP003 plugin); no effect off Android",
+    {
+      roles: "client",
+      flags: ["V"],
+      check: (v, c) => {
+        if (v !== true) return;
+        c.warn(
+          "-V (shadowsocks-android VPN mode): nothing to do here; only Android's VpnService needs the tunnel's own socket protected from the VPN",
+        );
+      },
+    },
+  ),
+  setting(
+    "replaywindow",
+    "int",
+    0,
+    "kcptun-ts: with -crypt aes-128-gcm, drop datagrams whose nonce was among the last N received (replays), 0 to disable",
+    {
+      check: intCheck((v, c) => {
+        if (v < 0 || v > REPLAY_WINDOW_MAX) {
+          c.bad(`must be 0 (off) or a number of datagrams up to ${REPLAY_WINDOW_MAX}`);
+        }
+        const crypt = c.str("crypt");
+        if (v > 0 && crypt !== "aes-128-gcm") {
+          c.bad(
+            `needs -crypt aes-128-gcm, the only method that authenticates its nonce (-crypt is ${crypt})`,
+          );
+        }
+      }),
+    },
+  ),
   setting(
     "pipelineoptions",
     "stageOptions",
@@ -365,6 +452,38 @@ export const SETTINGS = [
       json: "pipelineOptions",
       flags: [],
     },
+  ),
+  // UDP forwarding (kcptun-ts only; runtime/udp_relay.ts).
+  setting(
+    "udp",
+    "string",
+    "",
+    'kcptun-ts: local UDP address whose datagrams go to the server\'s -udp target, eg: "127.0.0.1:5353"',
+    { roles: "client", check: udpAddress(CLIENT_UDP) },
+  ),
+  setting(
+    "udp",
+    "string",
+    "",
+    'kcptun-ts: UDP target for the clients\' -udp datagrams, eg: "127.0.0.1:53"',
+    { roles: "server", check: udpAddress(SERVER_UDP) },
+  ),
+  setting("udptimeout", "int", 60, "kcptun-ts: seconds after which an idle UDP flow ends", {
+    check: between(1, 86400, " seconds"),
+  }),
+  setting(
+    "metrics",
+    "string",
+    "",
+    'kcptun-ts: serve Prometheus metrics on /metrics (and /healthz) at this address, eg: "127.0.0.1:9101"',
+    { check: checkMetrics },
+  ),
+  setting(
+    "stats",
+    "int",
+    0,
+    "kcptun-ts: log a line of throughput, sessions, streams, srtt, retransmits and FEC recoveries every N seconds, 0 to disable",
+    { check: notNegative("must be 0 (off) or a number of seconds") },
   ),
 ];
 

@@ -14,7 +14,9 @@ import { formatGoTime, type GoTime, goTimeLocal } from "./go_time.ts";
 import {
   type Snmp,
   SNMP_CSV_FIELDS,
+  SNMP_EXTRA_FIELDS,
   SNMP_STRUCT_FIELDS,
+  type SnmpExtraField,
   type SnmpField,
 } from "../pipeline/snmp.ts";
 
@@ -31,6 +33,12 @@ function counter(n: number): string {
 /** The `SIGUSR1` line (without the log timestamp): `KCP SNMP:&{BytesSent:0 BytesReceived:0 …}`. */
 export function snmpDumpLine(snmp: SnmpCounters): string {
   return "KCP SNMP:&{" + SNMP_STRUCT_FIELDS.map((f) => `${f}:${counter(snmp[f])}`).join(" ") + "}";
+}
+
+/** The counters kcptun-ts adds, as one line: `kcptun-ts SNMP:&{InReplays:0}`. */
+export function snmpExtrasLine(snmp: Pick<Snmp, SnmpExtraField>): string {
+  return "kcptun-ts SNMP:&{" + SNMP_EXTRA_FIELDS.map((f) => `${f}:${counter(snmp[f])}`).join(" ") +
+    "}";
 }
 
 /** The CSV header row, without the newline: `Unix,BytesSent,…,FECShortShards`. */
@@ -118,17 +126,49 @@ export interface SnmpLoggerOptions {
 /** Appends a CSV row of the counters every period; see the module doc. */
 export class SnmpLogger {
   readonly #opts: SnmpLoggerOptions;
+  #path: string;
+  #periodSeconds: number;
   #timer: ReturnType<typeof setInterval> | null = null;
+  /** Between start and stop, whether or not the settings enable the timer. */
+  #started = false;
   #failing = false;
 
   /** Makes a logger; nothing happens before {@link SnmpLogger.start}. */
   constructor(options: SnmpLoggerOptions) {
     this.#opts = options;
+    this.#path = options.path;
+    this.#periodSeconds = options.periodSeconds;
   }
 
   /** True when `-snmplog` and `-snmpperiod` ask for a file. */
   get enabled(): boolean {
-    return this.#opts.path !== "" && this.#opts.periodSeconds > 0;
+    return this.#path !== "" && this.#periodSeconds > 0;
+  }
+
+  /** The `-snmplog` path in use. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** The `-snmpperiod` in use, in seconds. */
+  get periodSeconds(): number {
+    return this.#periodSeconds;
+  }
+
+  /**
+   * Takes a new `-snmplog` and `-snmpperiod` (a `SIGHUP` reload). Between start and stop, a
+   * changed period counts from now, new values that disable the file stop the timer (without a
+   * final row), and values that enable it start the timer.
+   */
+  reconfigure(path: string, periodSeconds: number): void {
+    const samePeriod = periodSeconds === this.#periodSeconds;
+    this.#path = path;
+    this.#periodSeconds = periodSeconds;
+    if (this.#timer !== null && (!samePeriod || !this.enabled)) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+    if (this.#started) this.#startTimer();
   }
 
   /** True between start and stop. */
@@ -138,8 +178,13 @@ export class SnmpLogger {
 
   /** Starts the timer (the first row comes one period from now, as kcptun). */
   start(): void {
+    this.#started = true;
+    this.#startTimer();
+  }
+
+  #startTimer(): void {
     if (!this.enabled || this.#timer !== null) return;
-    this.#timer = setInterval(() => this.writeRecord(), this.#opts.periodSeconds * 1000);
+    this.#timer = setInterval(() => this.writeRecord(), this.#periodSeconds * 1000);
   }
 
   /**
@@ -147,6 +192,7 @@ export class SnmpLogger {
    * shorter than a period, or the part after the last tick, is not lost (kcptun writes none).
    */
   stop(options: { finalRecord?: boolean } = {}): void {
+    this.#started = false;
     if (this.#timer === null) return;
     clearInterval(this.#timer);
     this.#timer = null;
@@ -164,9 +210,9 @@ export class SnmpLogger {
    */
   writeRecord(): void {
     const o = this.#opts;
-    if (o.path === "") return;
+    if (this.#path === "") return;
     const date = (o.now ?? (() => new Date()))();
-    const file = snmpLogPath(o.path, (o.zone ?? goTimeLocal)(date));
+    const file = snmpLogPath(this.#path, (o.zone ?? goTimeLocal)(date));
     const files = o.files ?? denoSnmpFiles;
     try {
       const empty = files.size(file) === 0;
@@ -222,8 +268,9 @@ export const SNMP_DUMP_SIGNALS: readonly Deno.Signal[] = ["SIGUSR1", "SIGUSR2"];
 
 /**
  * Logs {@link snmpDumpLine} through `log` on every signal of `signals` (default
- * {@link SNMP_DUMP_SIGNALS}). Returns the function that removes the handlers. Signals the
- * platform does not support are skipped.
+ * {@link SNMP_DUMP_SIGNALS}), then {@link snmpExtrasLine} when `extras` are given (the CLI gives
+ * them when a feature that counts them is on). Returns the function that removes the handlers.
+ * Signals the platform does not support are skipped.
  *
  * Under `deno run` (not in compiled binaries), Deno ≥ 2.9.2 answers every `SIGUSR1` itself too,
  * whatever listeners the program has: it starts its V8 inspector on 127.0.0.1:9229 (printing
@@ -238,6 +285,7 @@ export function installSnmpSignal(
   log: (line: string) => void,
   snmp: SnmpCounters,
   signals: readonly Deno.Signal[] = SNMP_DUMP_SIGNALS,
+  extras: Pick<Snmp, SnmpExtraField> | null = null,
 ): () => void {
   // Decided once, now: after a SIGUSR1 the inspector Deno opens for it would be seen too.
   const closeInspector = signals.includes("SIGUSR1")
@@ -245,6 +293,7 @@ export function installSnmpSignal(
     : null;
   const handler = (sig: Deno.Signal) => () => {
     log(snmpDumpLine(snmp));
+    if (extras !== null) log(snmpExtrasLine(extras));
     if (sig === "SIGUSR1" && closeInspector !== null) {
       closeInspector.then((close) => {
         if (close) closeSignalInspector();

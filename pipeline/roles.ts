@@ -21,8 +21,11 @@ import type { DatagramTransport } from "./transport.ts";
 export interface MuxSettings {
   /** The multiplexing protocol; the runtime speaks smux. */
   readonly protocol: "smux";
-  /** Version 1 or 2. */
-  readonly version: 1 | 2;
+  /**
+   * Version 1 or 2; 0 (servers only): each session answers in the version of its client's first
+   * frame.
+   */
+  readonly version: 0 | 1 | 2;
   /** No keepalive at all. */
   readonly keepAliveDisabled: boolean;
   /** NOP period (ms). */

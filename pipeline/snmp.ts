@@ -67,6 +67,16 @@ export const SNMP_CSV_FIELDS = [
 /** One counter's name. */
 export type SnmpField = typeof SNMP_STRUCT_FIELDS[number];
 
+/**
+ * Counters kcptun-ts adds (not kcptun's: neither in its `SIGUSR1` struct nor its CSV, whose
+ * formats stay kcptun's). The CLI logs them on a line of their own when a feature that counts
+ * them is on.
+ */
+export const SNMP_EXTRA_FIELDS = ["InReplays"] as const;
+
+/** One of the counters kcptun-ts adds. */
+export type SnmpExtraField = typeof SNMP_EXTRA_FIELDS[number];
+
 /** kcptun's counters as plain numeric fields (cheap to increment on hot paths). */
 export class Snmp {
   /** Bytes written by applications into sessions. */
@@ -117,6 +127,11 @@ export class Snmp {
   FECParityShards = 0;
   /** Data shards evicted before their group could be used. */
   FECShortShards = 0;
+  /**
+   * kcptun-ts, not one of kcptun's fields (so not in {@link SNMP_STRUCT_FIELDS} nor the CSV):
+   * authenticated datagrams dropped because their nonce was accepted before (`-replaywindow`).
+   */
+  InReplays = 0;
 
   /** Values in CSV order. */
   csvValues(): number[] {

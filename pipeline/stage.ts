@@ -90,6 +90,12 @@ export type ByteSink = (bytes: Uint8Array) => void;
  * when the stream is corrupt; the session carrying it then fails with that message.
  */
 export interface StreamStage {
+  /**
+   * True when `encode` is done with its input when it returns: what it keeps it copies, and what
+   * it passes on as a view of its input it passes on synchronously. The runtime may then reuse
+   * the buffers it encodes from (one frame buffer per session instead of one per frame).
+   */
+  readonly releasesInput?: boolean;
   /** Towards KCP: consume `bytes` (which the stage may keep) and emit zero or more chunks. */
   encode(bytes: Uint8Array, out: ByteSink): void;
   /** Away from KCP. */

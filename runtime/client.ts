@@ -18,10 +18,12 @@
 
 import type { AppConn, AppListener } from "../pipeline/app.ts";
 import { LineLimiter } from "../pipeline/log_limit.ts";
+import type { DatagramSocket } from "../pipeline/transport.ts";
 import { dialSession } from "./dial.ts";
 import { relay } from "./relay.ts";
 import type { TunnelSession } from "./session.ts";
 import type { Tunnel } from "./tunnel.ts";
+import { UdpClientRelay, type UdpFlowStream } from "./udp_relay.ts";
 
 /** How often `no server answers at ADDR` may be repeated while it stays true (ms). */
 export const NO_SERVER_REPORT_MS = 10000;
@@ -66,6 +68,19 @@ export interface KcptunClientOptions {
   clock?: () => number;
   /** Picks a port of the remote range (default: uniform from the CSPRNG). */
   pickPort?: (remote: RemoteAddress) => number;
+  /**
+   * UDP forwarding (kcptun-ts, `-udp`): datagrams arriving on this socket are carried, one
+   * marked stream per sender, over the same sessions (`runtime/udp_relay.ts`). Absent: none.
+   */
+  udp?: KcptunClientUdp;
+}
+
+/** The client's UDP forwarding settings. */
+export interface KcptunClientUdp {
+  /** The bound local socket (`listenUdp`); the client closes it when it stops. */
+  readonly socket: DatagramSocket;
+  /** Seconds without a datagram after which a flow ends (`-udptimeout`). */
+  readonly idleTimeout: number;
 }
 
 /** One session in a slot, with its expiry. */
@@ -90,9 +105,11 @@ function hostPort(host: string, port: number): string {
 export class KcptunClient {
   /** The local listener. */
   readonly listener: AppListener;
-  readonly #o: Required<Omit<KcptunClientOptions, "streamLog">> & {
+  readonly #o: Required<Omit<KcptunClientOptions, "streamLog" | "udp">> & {
     streamLog: ((line: string) => void) | null;
   };
+  /** UDP forwarding, when asked for. */
+  readonly udp: UdpClientRelay | null;
   readonly #slots: Array<Slot | null>;
   readonly #dialing: Array<Promise<Slot> | null>;
   readonly #expired = new Set<Slot>();
@@ -132,6 +149,22 @@ export class KcptunClient {
     if (this.#o.autoExpire > 0) this.#scavenger = setInterval(() => this.#scavenge(), 1000);
     for (let i = 0; i < this.#o.conn; i++) this.#sessionFor(i).catch(() => {});
     this.#acceptLoop = this.#accept();
+    const udp = options.udp;
+    this.udp = udp === undefined ? null : new UdpClientRelay({
+      socket: udp.socket,
+      idleTimeout: udp.idleTimeout,
+      open: () => this.#udpStream(),
+      log: this.#o.log,
+      streamLog: this.#o.streamLog ?? undefined,
+      clock: this.#o.clock,
+    });
+  }
+
+  /** A marked stream for a new UDP flow, on the next session in turn. */
+  async #udpStream(): Promise<UdpFlowStream> {
+    const slot = await this.#sessionFor(this.#rr++ % this.#o.conn);
+    if (this.#stopped) throw new Error("client stopped");
+    return { stream: slot.session.openMarkedStream(), remote: slot.session.remote };
   }
 
   /** Live sessions (for stats and tests). */
@@ -264,6 +297,7 @@ export class KcptunClient {
     if (this.#scavenger !== undefined) clearInterval(this.#scavenger);
     this.#noServer.close();
     this.listener.close();
+    await this.udp?.stop();
     const all = [...this.#slots, ...this.#expired];
     await Promise.all(all.map((s) => s?.session.close()));
     await this.#acceptLoop;

@@ -32,6 +32,7 @@ import { Kcp, type KcpOptions } from "../transforms/kcp/arq.ts";
 import { RateLimiter } from "../transforms/kcp/rate_limit.ts";
 import { ChunkQueue } from "../transforms/smux/chunk_queue.ts";
 import type { SmuxConfig } from "../transforms/smux/config.ts";
+import { HEADER_SIZE as SMUX_HEADER_SIZE } from "../transforms/smux/frame.ts";
 import { type SmuxRole, SmuxSession } from "../transforms/smux/session.ts";
 
 /** The largest chunk taken from KCP's receive queue at once. */
@@ -156,10 +157,17 @@ export class Connection {
   #kcpDue = Infinity;
   #rateDue = Infinity;
   #lastInput: number;
+  /**
+   * One frame buffer reused for every smux frame when KCP (which copies what it is given) and
+   * every session stage are done with a frame when they return; null otherwise.
+   */
+  readonly #frame: Uint8Array | null;
   #closeInfo: ConnectionCloseInfo | null = null;
   #released = false;
   /** Bytes went into KCP since its last flush. */
   #unflushed = false;
+  /** Datagrams the packet stages rebuilt (FEC) for this connection. */
+  #recovered = 0;
 
   /** A connection as `options` describe, at time `options.now`. */
   constructor(options: ConnectionOptions) {
@@ -175,6 +183,9 @@ export class Connection {
     const kcpMtu = Math.min(options.mtu, 1500) - options.packets.overhead;
     this.kcp = new Kcp(this.conv, { ...options.kcp, snmp: options.snmp, mtu: kcpMtu });
     this.smux = new SmuxSession(options.role, options.smux ?? {}, options.now);
+    this.#frame = this.#sessionStages.every((st) => st.releasesInput === true)
+      ? new Uint8Array(SMUX_HEADER_SIZE + this.smux.config.maxFrameSize)
+      : null;
     this.#lastInput = options.now;
     this.#limiter = (options.rateLimit ?? 0) > 0
       ? new RateLimiter(options.rateLimit!, options.now)
@@ -205,6 +216,14 @@ export class Connection {
       this.#closeInfo = { reason: this.smux.closeReason!, error: this.smux.closeIsError };
     }
     return this.#closeInfo;
+  }
+
+  /**
+   * Datagrams the packet stages rebuilt for this connection (FEC): its part of `FECRecovered`,
+   * counted as they reach KCP.
+   */
+  get fecRecovered(): number {
+    return this.#recovered;
   }
 
   /** Clock time of the last datagram that reached KCP. */
@@ -262,8 +281,9 @@ export class Connection {
     let fed = false;
     for (let i = 0; i < rx.length; i++) {
       const p = rx.packets[i];
+      const recovered = (p.flags & PacketFlags.Recovered) !== 0;
+      if (recovered) this.#recovered++;
       if (p.end - p.start >= 24) {
-        const recovered = (p.flags & PacketFlags.Recovered) !== 0;
         if (kcp.input(p.buffer, p.start, p.end, now, recovered) !== 0) this.#snmp.KCPInErrors++;
         fed = true;
       }
@@ -381,7 +401,7 @@ export class Connection {
   pushOut(): void {
     const kcp = this.kcp, smux = this.smux, sink = this.#toKcp[0];
     while (kcp.writable() && smux.hasTransmit()) {
-      sink(smux.pollTransmit()!);
+      sink(smux.pollTransmit(this.#frame ?? undefined)!);
       this.#unflushed = true;
     }
   }
@@ -426,6 +446,16 @@ export class Connection {
   /** Opens a stream (its SYN goes with the next transmit); throws a `StageError` when closed. */
   openStream(): number {
     const id = this.smux.openStream();
+    this.#attach(id);
+    return id;
+  }
+
+  /**
+   * Opens a marked stream (`SmuxSession.openMarkedStream`: an id the peer tells apart at SYN
+   * time); throws a `StageError` when closed.
+   */
+  openMarkedStream(): number {
+    const id = this.smux.openMarkedStream();
     this.#attach(id);
     return id;
   }

@@ -95,7 +95,15 @@ export class ConnectionDriver {
 
   /** Opens a stream; throws a `StageError` when the connection is closed. */
   openStream(): TunnelStream {
-    const id = this.connection.openStream();
+    return this.#opened(this.connection.openStream());
+  }
+
+  /** Opens a marked stream (see `Connection.openMarkedStream`); throws when closed. */
+  openMarkedStream(): TunnelStream {
+    return this.#opened(this.connection.openMarkedStream());
+  }
+
+  #opened(id: number): TunnelStream {
     const s = new TunnelStream(id, this);
     this.#streams.set(id, s);
     this.kick();

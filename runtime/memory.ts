@@ -12,7 +12,7 @@
 import { tryLoadLibc } from "../transports/libc.ts";
 
 /** How often the trimmer runs by default (ms). */
-export const TRIM_PERIOD_MS = 1000;
+export const TRIM_PERIOD_MS = 2000;
 
 /**
  * Calls glibc's `malloc_trim` every `periodMs` on a timer that does not keep the process alive.

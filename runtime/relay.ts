@@ -14,11 +14,17 @@
 import type { AppConn } from "../pipeline/app.ts";
 import type { TunnelStream } from "./stream.ts";
 
-/** Bytes moved per socket read or write. */
-export const RELAY_BUFFER = 65536;
+/**
+ * Bytes moved per socket read or write: smux's largest frame (kcptun's default `-framesize`), so
+ * one read is one frame.
+ */
+export const RELAY_BUFFER = 32768;
 
-/** Free relay buffers kept for reuse (a bound on idle memory: 32 × 64 KiB). */
-const POOL_LIMIT = 32;
+/**
+ * Free relay buffers kept for reuse: two per relay, so 64 serve 32 connections coming and going
+ * without a fresh (zeroed) buffer each, and bound idle memory at 2 MiB.
+ */
+const POOL_LIMIT = 64;
 const pool: Uint8Array[] = [];
 
 function takeBuffer(): Uint8Array {

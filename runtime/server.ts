@@ -13,11 +13,13 @@
 
 import type { AppConn } from "../pipeline/app.ts";
 import { LineLimiter } from "../pipeline/log_limit.ts";
+import { isMarkedStream } from "../transforms/smux/session.ts";
 import type { TunnelListener } from "./listen.ts";
 import { relay } from "./relay.ts";
 import type { TunnelSession } from "./session.ts";
 import type { TunnelStream } from "./stream.ts";
 import type { Tunnel } from "./tunnel.ts";
+import { UdpServerRelay, type UdpTarget } from "./udp_relay.ts";
 
 /** Lines of one kind (see the module docs) the server logs per second before it summarises. */
 export const SERVER_LINES_PER_SECOND = 20;
@@ -50,6 +52,19 @@ export interface KcptunServerOptions {
   describeDialError?: (target: TargetAddress, e: unknown) => string;
   /** The line for a session that failed (default: `session R: reason`). */
   describeClose?: (remote: string, reason: string) => string;
+  /**
+   * UDP forwarding (kcptun-ts, `-udp`): where the clients' UDP flows go. Absent: flows are
+   * refused with an answer that says so (ordinary streams are served as always).
+   */
+  udp?: KcptunServerUdp;
+}
+
+/** The server's UDP forwarding settings. */
+export interface KcptunServerUdp {
+  /** The UDP target. */
+  readonly target: UdpTarget;
+  /** Seconds without a datagram after which a flow ends (`-udptimeout`). */
+  readonly idleTimeout: number;
 }
 
 /** A running server. */
@@ -59,6 +74,8 @@ export class KcptunServer {
   readonly #o: KcptunServerOptions;
   readonly #tasks = new Set<Promise<void>>();
   readonly #lines: LineLimiter;
+  /** UDP flows (marked streams): served with `-udp`, refused without. */
+  readonly udp: UdpServerRelay;
   #stopped = false;
 
   /** Starts accepting sessions. */
@@ -68,6 +85,12 @@ export class KcptunServer {
       max: SERVER_LINES_PER_SECOND,
     });
     this.listener = options.listener;
+    this.udp = new UdpServerRelay({
+      target: options.udp?.target ?? null,
+      idleTimeout: options.udp?.idleTimeout,
+      log: (kind, line) => this.#log(kind, line),
+      streamLog: options.streamLog,
+    });
     this.#track(this.#acceptSessions());
   }
 
@@ -97,10 +120,16 @@ export class KcptunServer {
   async #serve(session: TunnelSession): Promise<void> {
     const remote = session.remote;
     this.#log("remote address:", `remote address: ${remote}`);
-    this.#log(
-      "smux version:",
-      `smux version: ${this.#o.tunnel.mux.version} on connection: ${session.local} -> ${remote}`,
-    );
+    // With -smuxver 0 the version is the client's first frame's: known once a stream arrives.
+    let versionUnlogged = true;
+    const logVersion = (version: number) => {
+      versionUnlogged = false;
+      this.#log(
+        "smux version:",
+        `smux version: ${version} on connection: ${session.local} -> ${remote}`,
+      );
+    };
+    if (this.#o.tunnel.mux.version !== 0) logVersion(this.#o.tunnel.mux.version);
     const streams = new Set<Promise<void>>();
     while (true) {
       let stream: TunnelStream;
@@ -109,7 +138,11 @@ export class KcptunServer {
       } catch {
         break;
       }
-      const task = this.#relayStream(stream, remote);
+      if (versionUnlogged) logVersion(session.connection.smux.version);
+      // A marked stream is a UDP flow of a kcptun-ts client; no kcptun opens one.
+      const task = isMarkedStream("server", stream.id)
+        ? this.udp.serve(stream, remote)
+        : this.#relayStream(stream, remote);
       streams.add(task);
       task.finally(() => streams.delete(task));
     }
@@ -145,6 +178,7 @@ export class KcptunServer {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.listener.close();
+    await this.udp.stop();
     await Promise.allSettled([...this.#tasks]);
     this.#lines.close();
   }

@@ -48,6 +48,15 @@ export class TunnelSession {
     return this.#driver.openStream();
   }
 
+  /**
+   * Opens a marked stream: one the peer can tell apart from ordinary streams the moment it
+   * arrives (kcptun-ts's UDP flows, `runtime/udp_relay.ts`); any kcptun takes it as ordinary.
+   * Throws a `StageError` when the session is closed.
+   */
+  openMarkedStream(): TunnelStream {
+    return this.#driver.openMarkedStream();
+  }
+
   /** The next stream the peer opens; rejects once the session has closed. */
   acceptStream(): Promise<TunnelStream> {
     return this.#driver.acceptStream();

@@ -145,6 +145,13 @@ export class Tunnel {
     };
     const app = await boundary("app", "tcp or unix");
     const mux = await boundary("mux", "smux");
+    if (mux.version === 0 && options.role === "client") {
+      throw new StageError(
+        `${
+          pipeline.boundary("mux")!.spec
+        }: version 0 (the peer's) is for servers; a client must choose 1 or 2`,
+      );
+    }
     const arq = await boundary("arq", "kcp");
     const transport = await boundary("transport", "udp or faketcp");
     const packets = await Promise.all(pipeline.packetStages.map(prepare));

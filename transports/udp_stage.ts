@@ -16,11 +16,16 @@ import type { UdpTransportConfig } from "./udp_common.ts";
 /**
  * The UDP transport to use: {@link UdpTransport} when libc can be loaded through FFI, otherwise
  * {@link DenoUdpTransport} after one warning line (to `config.log`, or stderr when no log is given)
- * saying why and what is lost (speed, `-sockbuf`, `-dscp`).
+ * saying why and what is lost (speed, `-sockbuf`, `-dscp`). `warnFallback: false` leaves the line
+ * out, for a second transport of a process whose first has said it.
  */
-export function udpTransport(config: UdpTransportConfig = {}): DatagramTransport {
+export function udpTransport(
+  config: UdpTransportConfig = {},
+  options: { warnFallback?: boolean } = {},
+): DatagramTransport {
   const libc = tryLoadLibc();
   if (libc !== null) return new UdpTransport(config, libc);
+  if (options.warnFallback === false) return new DenoUdpTransport(config);
   const warn = config.log ?? ((line: string) => console.error(line));
   warn(
     `udp: ${libcUnavailableReason()}; falling back to Deno.listenDatagram ` +

@@ -15,8 +15,8 @@
 import { SNMP_STRUCT_FIELDS } from "../../pipeline/snmp.ts";
 import { KcptunClient } from "../../runtime/client.ts";
 import type { KcptunServer } from "../../runtime/server.ts";
-import type { TunnelSession } from "../../runtime/session.ts";
 import { clientMain, type RunningEnd, serverMain } from "../run.ts";
+import { sampleEnd } from "../stats.ts";
 
 /** One report line. */
 export interface EndReport {
@@ -28,19 +28,12 @@ export interface EndReport {
   readonly sessions: number;
 }
 
-function sessionsOf(end: RunningEnd<KcptunClient> | RunningEnd<KcptunServer>): TunnelSession[] {
-  const app = end.app;
-  return app instanceof KcptunClient ? app.sessions : [...app.listener.sessions];
-}
-
 /** The report of `end` now. */
 export function report(end: RunningEnd<KcptunClient> | RunningEnd<KcptunServer>): EndReport {
   const snmp: Record<string, number> = {};
   for (const f of SNMP_STRUCT_FIELDS) snmp[f] = end.snmp[f];
-  const sessions = sessionsOf(end);
-  let sum = 0;
-  for (const s of sessions) sum += s.connection.kcp.srtt;
-  return { snmp, srtt: sessions.length ? sum / sessions.length : 0, sessions: sessions.length };
+  const sample = sampleEnd(end.snmp, end.sessions(), performance.now());
+  return { snmp, srtt: sample.srttMs, sessions: sample.sessions };
 }
 
 function printLine(value: unknown): void {

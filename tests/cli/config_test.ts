@@ -13,6 +13,8 @@ import { readJsonSettings } from "../../cli/config_file.ts";
 import { foldKey, JsonSyntaxError, jsonToPlain, parseJsonText } from "../../cli/json.ts";
 import { CLIENT_DEFAULTS, ConfigError, SERVER_DEFAULTS } from "../../cli/settings.ts";
 import { builtinRegistry } from "../../runtime/registry.ts";
+import { startupLines } from "../../cli/logging.ts";
+import { flagStageOptions } from "../../cli/pipeline.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
@@ -422,7 +424,8 @@ Deno.test("config: startup checks are fatal with one line", () => {
     [["-conn", "-1"], "invalid conn -1"],
     [["-conn", "65536"], "invalid conn 65536"],
     [["-smuxver", "3"], "unsupported smux version: 3"],
-    [["-smuxver", "0"], "unsupported smux version: 0"],
+    [["-smuxver", "0"], "-smuxver 0 (answer each client in its own version) is for servers only"],
+    [["-smuxver", "-1"], "unsupported smux version: -1 (available: 1, 2)"],
     [["-keepalive", "31"], "invalid keepalive 31: must be between 1 and 30 seconds"],
     [["-keepalive", "0"], "invalid keepalive 0"],
     [["-smuxbuf", "0"], "invalid smuxbuf 0: max receive buffer must be positive"],
@@ -458,6 +461,41 @@ Deno.test("config: startup checks are fatal with one line", () => {
   fatal("server", ["-t", "127.0.0.1:0"], 1, 'invalid target "127.0.0.1:0"');
   fatal("server", ["-t", "::1:80"], 1, "an IPv6 address needs brackets");
   fatal("client", ["-c", "f"], 1, "invalid keepalive 40 (from f)", { f: '{"keepalive": 40}' });
+  fatal("client", ["-c", "f"], 1, "-smuxver 0 (from f)", { f: '{"smuxver": 0}' });
+  fatal("server", ["-smuxver", "3"], 1, "(available: 1, 2, or 0: each client's)");
+});
+
+Deno.test("config: -replaywindow needs aes-128-gcm; a startup line; the crypt stage's option", () => {
+  const c = client(["-crypt", "aes-128-gcm", "-replaywindow", "65536"]);
+  assertEquals(c.replaywindow, 65536);
+  assertEquals(client([]).replaywindow, 0);
+  assert(startupLines(c).includes("replaywindow: 65536"));
+  assert(!startupLines(client([])).some((l) => l.startsWith("replaywindow")));
+  assertEquals(flagStageOptions(c).crypt.replayWindow, 65536);
+  assertEquals("replayWindow" in flagStageOptions(client([])).crypt, false);
+  assertEquals(
+    server(["-c", "f"], { f: '{"crypt": "aes-128-gcm", "replaywindow": 9}' }).replaywindow,
+    9,
+  );
+  fatal(
+    "server",
+    ["-replaywindow", "65536"],
+    1,
+    "invalid replaywindow 65536: needs -crypt aes-128-gcm, the only method that authenticates its nonce (-crypt is aes)",
+  );
+  fatal("client", ["-crypt", "nosuch", "-replaywindow", "1"], 1, "(-crypt is aes)");
+  fatal("client", ["-crypt", "aes-128-gcm", "-replaywindow", "-1"], 1, "invalid replaywindow -1");
+  fatal("client", ["-crypt", "aes-128-gcm", "-replaywindow", "4194305"], 1, "up to 4194304");
+});
+
+Deno.test("config: -smuxver 0 is the server's 'answer in the client's version'", () => {
+  assertEquals(server(["-smuxver", "0"]).smuxver, 0);
+  assertEquals(server(["-c", "f"], { f: '{"smuxver": 0}' }).smuxver, 0);
+  assertEquals(
+    startupLines(server(["-smuxver", "0"]))[1],
+    "smux version: 0 (each session answers in its client's version)",
+  );
+  assertEquals(startupLines(server([]))[1], "smux version: 1");
 });
 
 Deno.test("config: boundaries that are allowed", () => {
@@ -616,7 +654,7 @@ Deno.test("config: stage options in the file are checked against what the stage 
       file('{"pipelineOptions": {"crypt": {"engine": "js", "x": 1}}}'),
     ),
     'config file "p.json": "pipelineOptions" at line 1, column 48: stage "crypt" takes no option' +
-      ' "x" (it takes: crypt, key, pass, generation, minPayload, nonces, engine)\n',
+      ' "x" (it takes: crypt, key, pass, generation, minPayload, nonces, engine, replayWindow)\n',
   );
   assertEquals(
     fatal(

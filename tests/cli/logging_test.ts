@@ -8,7 +8,9 @@ import {
   type LogSink,
   logTimestamp,
   openLogger,
+  openLogSink,
   startupLines,
+  stderrSink,
 } from "../../cli/logging.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
@@ -176,4 +178,68 @@ Deno.test("logging: the sources line", () => {
   const plain = parseServerConfig(["-mode", "manual"], {});
   if (plain.kind !== "run") throw new Error(plain.stderr);
   assertEquals(describeSources(plain.config), "settings from flag: mode");
+});
+
+Deno.test("logging: reopen after a rename writes a fresh file at the path (logrotate)", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/k.log`;
+    const log = openLogger({ log: path, quiet: false });
+    log.log("before");
+    Deno.renameSync(path, `${path}.1`);
+    log.log("still the renamed file");
+    log.reopen();
+    log.log("after");
+    log.close();
+    const old = Deno.readTextFileSync(`${path}.1`);
+    const fresh = Deno.readTextFileSync(path);
+    assert(old.includes("before") && old.includes("still the renamed file"), old);
+    assert(!old.includes("after"), old);
+    assertEquals(fresh.split("\n").length, 2);
+    assert(fresh.endsWith(" after\n"), fresh);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("logging: a reopen that fails keeps the old file; stderr has nothing to reopen", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/sub/k.log`;
+    Deno.mkdirSync(`${dir}/sub`);
+    const log = openLogger({ log: path, quiet: false });
+    Deno.renameSync(`${dir}/sub`, `${dir}/moved`);
+    let threw = false;
+    try {
+      log.reopen();
+    } catch (e) {
+      threw = e instanceof Deno.errors.NotFound;
+    }
+    assert(threw, "the missing directory is reported");
+    log.log("kept");
+    log.close();
+    assert(Deno.readTextFileSync(`${dir}/moved/k.log`).endsWith(" kept\n"));
+    new Logger({ sink: stderrSink() }).reopen(); // no file: nothing happens
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("logging: quiet can change while running; replaceSink moves the log", () => {
+  const first = memorySink(), second = memorySink();
+  const log = new Logger({ sink: first, quiet: false });
+  log.stream("stream opened");
+  log.quiet = true;
+  log.stream("dropped");
+  log.replaceSink(second);
+  assert(first.closed, "the old destination is closed");
+  log.quiet = false;
+  log.stream("stream closed");
+  assert(first.text.includes("stream opened") && !first.text.includes("dropped"), first.text);
+  assert(second.text.endsWith(" stream closed\n"), second.text);
+  assertEquals(second.text.split("\n").length, 2);
+  assertEquals(openLogSink("").reopen, undefined);
+  const file = openLogSink(`/proc/self/fd/2`);
+  assertEquals(typeof file.reopen, "function");
+  file.close?.();
 });

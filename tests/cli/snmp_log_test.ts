@@ -8,6 +8,7 @@ import {
   snmpCsvHeader,
   snmpCsvRow,
   snmpDumpLine,
+  snmpExtrasLine,
   type SnmpFiles,
   SnmpLogger,
   snmpLogPath,
@@ -27,6 +28,14 @@ Deno.test("snmp: the SIGUSR1 line is Go's %+v of the struct", () => {
   const line = snmpDumpLine(s);
   assert(line.includes("BytesSent:1152921504606846976 BytesReceived:2 "), line);
   assert(line.endsWith("FECShortShards:24}"), line);
+});
+
+Deno.test("snmp: our own counters have a line of their own; kcptun's line and CSV keep theirs", () => {
+  const s = new Snmp();
+  s.InReplays = 10000;
+  assertEquals(snmpExtrasLine(s), "kcptun-ts SNMP:&{InReplays:10000}");
+  assert(!snmpDumpLine(s).includes("10000"));
+  assert(!snmpCsvHeader().includes("InReplays") && !snmpCsvRow(0, s).includes("10000"));
 });
 
 Deno.test("snmp: CSV header and rows in kcptun 2021's order", () => {
@@ -296,4 +305,29 @@ Deno.test("snmp: node:inspector is asked only when the command line may have ope
   assertEquals(may(["./kcptun-server", "-l", ":29900"]), true);
   assertEquals(may(["denoise", "run"]), true);
   assertEquals(may([]), true);
+});
+
+Deno.test("snmp logger: reconfigure takes a new path and period, starts and stops the timer", async () => {
+  const files = memoryFiles();
+  const l = new SnmpLogger({ path: "", periodSeconds: 60, snmp: new Snmp(), files });
+  l.start();
+  assert(!l.running, "no path: no timer");
+  l.reconfigure("a.csv", 0.01);
+  assert(l.running, "a reload that gives a path starts the timer");
+  assertEquals([l.path, l.periodSeconds], ["a.csv", 0.01]);
+  for (let i = 0; i < 400 && !files.data.has("a.csv"); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert(files.data.has("a.csv"), "rows at the new period");
+  l.reconfigure("a.csv", 0);
+  assert(!l.running, "period 0 stops it");
+  const rows = files.data.get("a.csv")!;
+  l.reconfigure("b.csv", 3600);
+  assert(l.running);
+  l.writeRecord();
+  assert(files.data.has("b.csv"), "rows go to the new path");
+  assertEquals(files.data.get("a.csv"), rows, "no final row when a reload disables the file");
+  l.stop({ finalRecord: false });
+  l.reconfigure("c.csv", 0.01);
+  assert(!l.running, "a stopped logger stays stopped");
 });

@@ -16,6 +16,12 @@ const ADDED = [
   "--pprof",
   "--pipeline",
   "--autofec",
+  "--replaywindow",
+  "-V",
+  "--udp",
+  "--udptimeout",
+  "--metrics",
+  "--stats",
 ];
 
 function compare(role: "client" | "server", ours: string, theirs: string) {

@@ -11,7 +11,7 @@ import { type BlockCipher, encryptBlock } from "../../transforms/crypt/block_cip
 import { BlowfishCipher } from "../../transforms/crypt/blowfish.ts";
 import { blowfishPi } from "../../transforms/crypt/blowfish_pi.ts";
 import { Cast5Cipher } from "../../transforms/crypt/cast5.ts";
-import { crc32 } from "../../transforms/crypt/crc32.ts";
+import { crc32, crc32Engine, crc32Js } from "../../transforms/crypt/crc32.ts";
 import { DesCipher, TripleDesCipher } from "../../transforms/crypt/des.ts";
 import { deriveKey, xorTable } from "../../transforms/crypt/key.ts";
 import { Salsa20Cipher } from "../../transforms/crypt/salsa20.ts";
@@ -271,4 +271,18 @@ Deno.test("aes-128-gcm: GCM spec test case 2 (McGrew & Viega; zero key, zero IV,
   assertEquals(toHex(noble), toHex(p.bytes().subarray(12)));
   assert(suite.open(p));
   assertEquals(toHex(p.bytes()), "00000000000000000000000000000000");
+});
+
+Deno.test("crc32: zlib (when it loads) and the JavaScript tables agree on every length and offset", () => {
+  // Debian (and CI) always has libz.so.1, and these tests run with -A: the native path is tested.
+  if (Deno.build.os === "linux") assertEquals(crc32Engine(), "zlib");
+  const buf = new Uint8Array(3000);
+  let x = 12345;
+  for (let i = 0; i < buf.length; i++) buf[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  for (let start = 0; start < 9; start++) {
+    for (const len of [0, 1, 7, 8, 9, 63, 64, 65, 100, 1330, 1500, 2900]) {
+      const end = start + len;
+      assertEquals(crc32(buf, start, end), crc32Js(buf, start, end), `[${start}, ${end})`);
+    }
+  }
 });

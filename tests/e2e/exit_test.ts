@@ -44,6 +44,13 @@ const CASES: BadCase[] = [
     mentions: ["smux version", "3"],
     code: 1,
   },
+  {
+    name: "-smuxver 0 on a client (only a server may take each peer's version)",
+    script: CLIENT,
+    args: [...LOCAL, "-smuxver", "0"],
+    mentions: ["-smuxver 0", "a client must choose 1 or 2"],
+    code: 1,
+  },
   { name: "-conn 0", script: CLIENT, args: [...LOCAL, "-conn", "0"], mentions: ["conn"], code: 1 },
   {
     name: "bad port range (server -l)",

@@ -87,6 +87,9 @@ Deno.test("session close hints name the setting that differs", () => {
       "-nocomp",
     ],
     ["server", "invalid protocol: unknown command 7", "-key, -crypt, -nocomp and -smuxver"],
+    // A -smuxver 0 server takes any version; a compressing peer's first byte is still no version.
+    ["server", "invalid protocol: first frame has version 255, neither 1 nor 2", "-nocomp must"],
+    ["server", "invalid protocol: first frame has version 9, neither 1 nor 2", "-key, -crypt and"],
     ["client", "keepalive timeout", "is it running and reachable?"],
   ];
   for (const [role, reason, want] of cases) {

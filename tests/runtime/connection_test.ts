@@ -82,6 +82,10 @@ Deno.test("connection: bytes cross a lossy link both ways through FEC and a padd
   assert(sameBytes(concat(back), down), "download differs");
   assert(sim.stats(0).lost + sim.stats(1).lost > 0, "the link dropped nothing");
   assert(cs.FECRecovered + ss.FECRecovered > 0, "FEC recovered nothing");
+  // Each end has counters of its own: the per-connection figures are all of them.
+  assertEquals([client.fecRecovered, server.fecRecovered], [cs.FECRecovered, ss.FECRecovered]);
+  assertEquals([client.kcp.retransmits, server.kcp.retransmits], [cs.RetransSegs, ss.RetransSegs]);
+  assert(cs.RetransSegs + ss.RetransSegs > 0, "nothing was retransmitted");
   client.close(sim.now);
   server.close(sim.now);
   client.dispose();

@@ -365,3 +365,52 @@ Deno.test("tunnel: qpp per stream: each stream encrypted on its own; a peer with
   await bare.close();
   await server.close();
 });
+
+Deno.test("tunnel: a server with smux version 0 serves v1 and v2 clients at once", async () => {
+  const net = new MemoryNetwork();
+  const registry = testRegistry(net);
+  const spec = (smuxver: number): PipelineSpec => ({
+    stages: ["tcp", "smux", "snappy", "kcp", "crypt", "mem"],
+    options: { crypt: { key: "k" }, kcp: KCP, smux: { smuxver } },
+  });
+  const server = await listen(spec(0), "127.0.0.1:0", { registry });
+  const at = `127.0.0.1:${portOf(server)}`;
+  const v1 = await dial(spec(1), at, { registry });
+  const v2 = await dial(spec(2), at, { registry });
+  const s1 = v1.openStream(), s2 = v2.openStream();
+  const a = pattern(4, 0, 400_000), b = pattern(5, 0, 400_000);
+  s1.write(a.slice());
+  s2.write(b.slice());
+  const sessions = [(await server.accept())!, (await server.accept())!];
+  const echoes = sessions.map(async (session) => {
+    const r = await session.acceptStream();
+    const first = await readExactly(r.readable, 400_000);
+    r.write(first);
+    return { version: session.connection.smux.version, fromV1: first[0] === a[0] };
+  });
+  const back = await Promise.all([
+    readExactly(s1.readable, a.length),
+    readExactly(s2.readable, b.length),
+  ]);
+  assert(sameBytes(back[0], a) && sameBytes(back[1], b), "an echo differs");
+  // Each session took its client's version (told apart by the data each client sent).
+  assert(a[0] !== b[0]);
+  for (const e of await Promise.all(echoes)) assertEquals(e.version, e.fromV1 ? 1 : 2);
+  await v1.close();
+  await v2.close();
+  await server.close();
+});
+
+Deno.test("tunnel: a client with smux version 0 is refused when built", async () => {
+  const registry = testRegistry(new MemoryNetwork());
+  await assertRejects(
+    () =>
+      buildTunnel(
+        { stages: ["tcp", "smux", "kcp", "mem"], options: { smux: { smuxver: 0 } } },
+        "client",
+        { registry },
+      ),
+    StageError,
+    "smux: version 0 (the peer's) is for servers; a client must choose 1 or 2",
+  );
+});

@@ -1,5 +1,11 @@
 import fc from "fast-check";
-import { crc32c, maskCrc, snappyChecksum } from "../../transforms/snappy/crc32c.ts";
+import {
+  crc32c,
+  crc32cEngine,
+  crc32cJs,
+  maskCrc,
+  snappyChecksum,
+} from "../../transforms/snappy/crc32c.ts";
 import { assertEquals } from "../support/assert.ts";
 import { fromHex } from "../support/captures.ts";
 
@@ -46,4 +52,22 @@ Deno.test("crc32c: equals the bitwise definition, whole or in pieces, at any off
     ),
     { numRuns: 300, seed: 7 },
   );
+});
+
+Deno.test("crc32c: the native checksum (when it loads) and the JavaScript tables agree", () => {
+  if (Deno.build.os === "linux") assertEquals(crc32cEngine(), "ext2fs");
+  const buf = new Uint8Array(70000);
+  let x = 99;
+  for (let i = 0; i < buf.length; i++) buf[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  for (const start of [0, 1, 5]) {
+    for (const len of [0, 3, 63, 64, 65, 1000, 32768, 65536]) {
+      for (const seed of [0, 0xdeadbeef]) {
+        assertEquals(
+          crc32c(buf, seed, start, start + len),
+          crc32cJs(buf, seed, start, start + len),
+          `[${start}, +${len}) seed ${seed}`,
+        );
+      }
+    }
+  }
 });

@@ -71,7 +71,11 @@ export class AesGcmSuite implements CryptSuite {
     for (let i = 0; i < count; i++) ok[i] = this.open(packets[i]) ? 1 : 0;
   }
 
-  /** Verifies the tag and decrypts in place; false (packet untouched) when it fails. */
+  /**
+   * Verifies the tag and decrypts in place; false (packet untouched) when it fails. On success
+   * the nonce stays where it was, in the {@link GCM_NONCE_SIZE} bytes before `packet.start` (the
+   * stage's replay filter reads it there).
+   */
   open(packet: Packet): boolean {
     const start = packet.start, end = packet.end;
     if (end - start < GCM_NONCE_SIZE + GCM_TAG_SIZE) return false;

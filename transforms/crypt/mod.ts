@@ -40,6 +40,7 @@ export {
 } from "./suite_types.ts";
 export { CRYPT_HEADER_SIZE, HeaderCryptSuite, NONCE_SIZE } from "./header_suite.ts";
 export { AesGcmSuite, GCM_NONCE_SIZE, GCM_TAG_SIZE } from "./gcm.ts";
+export { REPLAY_NONCE_SIZE, REPLAY_WINDOW_MAX, ReplayFilter } from "./replay.ts";
 export {
   type AesEngine,
   createBlockCipher,

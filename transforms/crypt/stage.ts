@@ -7,14 +7,21 @@
  * `InCsumErrors`, never thrown. The stage holds no per-session state, so one instance serves
  * every session (`shared`): the server checks and decrypts before routing by address.
  *
+ * With `replayWindow` (kcptun-ts, `aes-128-gcm` only) the stage also drops authenticated
+ * datagrams whose nonce it accepted before ({@link ReplayFilter}), counted in `InReplays`. The
+ * filter is the tunnel's, shared like the stage: a copy is caught whichever address sends it.
+ *
  * @module
  */
 
 import type { PacketBatch, PeerAddress } from "../../pipeline/packet.ts";
 import type { PacketStage, PacketStageDefinition, StageContext } from "../../pipeline/stage.ts";
 import type { Snmp } from "../../pipeline/snmp.ts";
+import { StageError } from "../../pipeline/stage.ts";
+import { GCM_NONCE_SIZE } from "./gcm.ts";
 import { DEFAULT_KEY, deriveKeyAsync } from "./key.ts";
 import type { NonceSource } from "./nonce.ts";
+import { REPLAY_WINDOW_MAX, ReplayFilter } from "./replay.ts";
 import { type AesEngine, createCryptSuite, type CryptGeneration } from "./suite.ts";
 import type { CryptSuite } from "./suite_types.ts";
 
@@ -41,6 +48,12 @@ export type CryptStageOptions = {
   nonces?: NonceSource;
   /** AES engine: `"auto"` (default, native bulk calls where they pay) or `"js"`. */
   engine?: AesEngine;
+  /**
+   * kcptun-ts: drop `aes-128-gcm` datagrams whose nonce was among the last `replayWindow` (up to
+   * twice as many) accepted, counting them in `InReplays` (see {@link ReplayFilter}). 0 or absent:
+   * off. Other methods refuse it: only the AEAD authenticates its nonce.
+   */
+  replayWindow?: number;
 };
 
 /**
@@ -62,22 +75,39 @@ export class CryptStage implements PacketStage {
   /** Failures since the last report, and when that was (-Infinity: never). */
   #unreported = 0;
   #reportedAt = -Infinity;
+  readonly #replay: ReplayFilter | null;
+  #unreportedReplays = 0;
+  #replaysReportedAt = -Infinity;
 
   /**
-   * A stage over `suite`, counting into `snmp`; integrity failures are reported to `log`
-   * (rate-limited, see {@link FAILURE_REPORT_MS}) when one is given.
+   * A stage over `suite`, counting into `snmp`; integrity failures and replays are reported to
+   * `log` (rate-limited, see {@link FAILURE_REPORT_MS}) when one is given. With `replay`
+   * (`aes-128-gcm` suites only), datagrams whose nonce it saw before are dropped.
    */
   constructor(
     suite: CryptSuite,
     snmp: Snmp,
     minPayload: number = MIN_PAYLOAD_2021,
     log?: (line: string) => void,
+    replay: ReplayFilter | null = null,
   ) {
+    if (replay !== null && suite.method !== "aes-128-gcm") {
+      throw new StageError(
+        `crypt: replay protection needs -crypt aes-128-gcm (the only method that authenticates ` +
+          `its nonce), not ${suite.method}`,
+      );
+    }
     this.suite = suite;
     this.overhead = suite.overhead;
     this.#snmp = snmp;
     this.#minPayload = minPayload;
     this.#log = log;
+    this.#replay = replay;
+  }
+
+  /** The replay filter, or null when replays are not looked for. */
+  get replayFilter(): ReplayFilter | null {
+    return this.#replay;
   }
 
   /** Seals every packet of the batch in place. */
@@ -93,12 +123,17 @@ export class CryptStage implements PacketStage {
     const ok = this.#ok;
     this.suite.openBatch(packets, count, ok);
     const min = this.#minPayload;
+    const replay = this.#replay;
     let kept = 0;
     for (let i = 0; i < count; i++) {
       const p = packets[i];
       if (ok[i] === 0) {
         this.#snmp.InCsumErrors++;
         if (this.#log !== undefined) this.#failed(p.peer, now);
+        p.release();
+      } else if (replay !== null && replay.seenBefore(p.buffer, p.start - GCM_NONCE_SIZE)) {
+        this.#snmp.InReplays++;
+        if (this.#log !== undefined) this.#replayed(p.peer, now);
         p.release();
       } else if (p.end - p.start < min) {
         this.#snmp.KCPInErrors++;
@@ -123,6 +158,19 @@ export class CryptStage implements PacketStage {
         ` ends (this end: -crypt ${this.suite.method})`,
     );
   }
+
+  #replayed(from: PeerAddress | null, now: number): void {
+    this.#unreportedReplays++;
+    if (now - this.#replaysReportedAt < FAILURE_REPORT_MS) return;
+    const n = this.#unreportedReplays;
+    this.#unreportedReplays = 0;
+    this.#replaysReportedAt = now;
+    this.#log!(
+      `crypt: ${n} datagram${n === 1 ? "" : "s"} dropped as ${n === 1 ? "a copy" : "copies"} of ` +
+        `one already received (a replay, or a duplicate made by the network)` +
+        (from ? `, latest from ${from.key}` : "") + ` (InReplays ${this.#snmp.InReplays})`,
+    );
+  }
 }
 
 /** Makes a {@link CryptStage} from stage options. */
@@ -132,7 +180,15 @@ export function createCryptStage(options: CryptStageOptions, ctx: StageContext):
     options.pass ?? options.key ?? DEFAULT_KEY,
     { generation: options.generation, nonces: options.nonces, engine: options.engine },
   );
-  return new CryptStage(suite, ctx.snmp, options.minPayload ?? MIN_PAYLOAD_2021, ctx.log);
+  const window = options.replayWindow ?? 0;
+  if (!Number.isInteger(window) || window < 0 || window > REPLAY_WINDOW_MAX) {
+    throw new StageError(
+      `crypt: replayWindow must be 0 (off) or a number of datagrams up to ${REPLAY_WINDOW_MAX}, ` +
+        `got ${window}`,
+    );
+  }
+  const replay = window > 0 ? new ReplayFilter(window) : null;
+  return new CryptStage(suite, ctx.snmp, options.minPayload ?? MIN_PAYLOAD_2021, ctx.log, replay);
 }
 
 /** The `crypt` stage definition (options: `{ crypt, key }`, see {@link CryptStageOptions}). */
@@ -154,6 +210,10 @@ export const cryptStage: PacketStageDefinition<CryptStageOptions> = {
     minPayload: { type: "integer", description: "shorter decrypted payloads are dropped" },
     nonces: { type: "object", description: "a NonceSource (tests)" },
     engine: { type: "string", description: 'AES engine: "auto" or "js"' },
+    replayWindow: {
+      type: "integer",
+      description: "aes-128-gcm: drop datagrams whose nonce was among the last N accepted (0: off)",
+    },
   },
   create: createCryptStage,
 };

@@ -160,6 +160,8 @@ export class Kcp {
   #mtu = MTU_DEFAULT;
   #mss = MTU_DEFAULT - KCP_OVERHEAD;
   #deadLink = false;
+  /** This conversation's share of `RetransSegs` (the counters are process-wide). */
+  #retransmits = 0;
 
   #sndUna = 0;
   #sndNxt = 0;
@@ -352,6 +354,11 @@ export class Kcp {
   get deadLink(): boolean {
     return this.#deadLink;
   }
+  /** Segments this conversation sent again, for any reason (its part of `RetransSegs`). */
+  get retransmits(): number {
+    return this.#retransmits;
+  }
+
   /** ACKs queued for the next flush. */
   get pendingAcks(): number {
     return this.#ackCount;
@@ -1052,6 +1059,7 @@ export class Kcp {
       snmp.FastRetransSegs += fast;
       snmp.EarlyRetransSegs += early;
       snmp.RetransSegs += sum;
+      this.#retransmits += sum;
     }
 
     if (this.#nocwnd === 0) {

@@ -9,8 +9,12 @@ import { StageError } from "../../pipeline/stage.ts";
 
 /** Settings of one smux session. Times in milliseconds. */
 export interface SmuxConfig {
-  /** Protocol version, 1 or 2 (kcptun `-smuxver`; both ends must agree). */
-  version: 1 | 2;
+  /**
+   * Protocol version, 1 or 2 (kcptun `-smuxver`; both ends must agree), or 0 (kcptun-ts, servers
+   * only): each session takes the version of the first frame its peer sends, and sends nothing
+   * before it.
+   */
+  version: 0 | 1 | 2;
   /** No NOPs and no keepalive timeout. */
   keepAliveDisabled: boolean;
   /** How often a NOP is sent (kcptun `-keepalive`, seconds there). */
@@ -64,7 +68,9 @@ export function smuxConfig(
     const v = c[name] as number;
     if (!Number.isInteger(v) || v <= 0) bad(`${name} must be a positive integer, got ${v}`);
   };
-  if (c.version !== 1 && c.version !== 2) bad(`unsupported protocol version ${c.version}`);
+  if (c.version !== 0 && c.version !== 1 && c.version !== 2) {
+    bad(`unsupported protocol version ${c.version}`);
+  }
   if (!c.keepAliveDisabled) {
     if (!(c.keepAliveInterval > 0)) bad("keep-alive interval must be positive");
     if (!(c.keepAliveTimeout >= c.keepAliveInterval)) {

@@ -18,6 +18,11 @@
  *   v1.5.16 and like smux v1.5.53+: SYN/FIN/NOP must have length 0 and UPD length 8 (every smux
  *   sends exactly that). UPD on a version 1 session is ignored, as 2021 did.
  *
+ * Version 0 (kcptun-ts, servers only) leaves the version to the peer: the first frame's version
+ * byte (1 or 2) becomes the session's. Until then the session sends nothing, NOPs included, since
+ * any byte it wrote would carry a guessed version; a NOP that fell due meanwhile goes out as soon
+ * as the version is known. A kcptun client always sends first (a SYN, or its own NOP).
+ *
  * Local choices (no wire effect): writes are sent fairly (one frame per stream in turn, control
  * frames SYN/NOP/UPD first); closing a stream sends its queued data, then FIN; bytes that had
  * arrived before a local close can still be read.
@@ -34,19 +39,33 @@ import {
   CMD_PSH,
   CMD_SYN,
   CMD_UPD,
-  encodeFrame,
-  encodeUpd,
   HEADER_SIZE,
   INITIAL_PEER_WINDOW,
   readU32,
   SmuxFrameParser,
   UPD_SIZE,
   writeHeader,
+  writeU32,
 } from "./frame.ts";
 import { NumberQueue } from "./number_queue.ts";
 
 /** Which end of the session this is; decides stream id parity (client odd from 3, server even). */
 export type SmuxRole = "client" | "server";
+
+/**
+ * First id of the marked streams (kcptun-ts): the top half of the id space, with the peer's
+ * parity (client even from 0x80000000, server odd from 0x80000001).
+ */
+export const MARKED_STREAM_BASE = 0x80000000;
+
+/**
+ * True when a stream the peer opened is a marked one: its id has this end's own parity, which
+ * smux never gives a stream the peer opens (a kcptun client opens odd ids only, even after they
+ * wrap). Meaningful for accepted streams only; the id alone tells, at SYN time.
+ */
+export function isMarkedStream(role: SmuxRole, id: number): boolean {
+  return (id & 1) === (role === "client" ? 1 : 0);
+}
 
 /** Counters for logging and tests. */
 export interface SmuxStats {
@@ -111,7 +130,8 @@ export class SmuxSession {
   readonly config: Readonly<SmuxConfig>;
   /** Which end this is. */
   readonly role: SmuxRole;
-  readonly #ver: number;
+  /** 0 until a version-0 session has seen its first frame. */
+  #ver: 0 | 1 | 2;
   readonly #updThreshold: number;
   readonly #parser = new SmuxFrameParser();
   readonly #streams = new Map<number, StreamState>();
@@ -124,7 +144,11 @@ export class SmuxSession {
   #bucket: number;
   #nextId: number;
   #goAway = false;
+  #nextMarkedId: number;
+  #markedGoAway = false;
   #nopQueued = false;
+  /** A NOP fell due while the version was unknown. */
+  #nopOwed = false;
   #closed = false;
   #closeReason: string | null = null;
   #closeIsError = false;
@@ -152,9 +176,15 @@ export class SmuxSession {
     this.config = Object.freeze(smuxConfig(config));
     this.role = role;
     this.#ver = this.config.version;
+    if (this.#ver === 0 && role === "client") {
+      throw new StageError(
+        "smux: version 0 (the peer's) is for servers; a client must choose 1 or 2",
+      );
+    }
     this.#updThreshold = Math.floor(this.config.maxStreamBuffer / 2);
     this.#bucket = this.config.maxReceiveBuffer;
     this.#nextId = role === "client" ? 1 : 0;
+    this.#nextMarkedId = MARKED_STREAM_BASE + (role === "client" ? -2 : -1);
     if (!this.config.keepAliveDisabled) {
       this.#nextPing = now + this.config.keepAliveInterval;
       this.#nextCheck = now + this.config.keepAliveTimeout;
@@ -162,6 +192,14 @@ export class SmuxSession {
   }
 
   // ---- session state ----
+
+  /**
+   * The protocol version in use: the configured one, or for a version-0 session the version of
+   * the peer's first frame (0 until it arrived).
+   */
+  get version(): 0 | 1 | 2 {
+    return this.#ver;
+  }
 
   /** True once the session is closed (locally, by timeout, or by a protocol or I/O error). */
   get closed(): boolean {
@@ -244,11 +282,39 @@ export class SmuxSession {
         continue;
       }
       if (this.#streams.has(id)) continue; // the peer used an id of our parity
-      this.#streams.set(id, new StreamState(id));
-      this.#control.push(id * 8 + CMD_SYN);
-      this.#stats.streamsOpened++;
-      return id;
+      return this.#open(id);
     }
+  }
+
+  /**
+   * Opens a marked stream (kcptun-ts): its id has the peer's parity, from
+   * {@link MARKED_STREAM_BASE} up, so that the peer knows it from its SYN alone
+   * ({@link isMarkedStream}) before any byte of it arrives. On the wire it is an ordinary stream:
+   * a peer that does not look at ids (any kcptun) takes it as one. Throws a `StageError` when the
+   * session is closed or the marked ids are exhausted (2^30 of them).
+   */
+  openMarkedStream(): number {
+    if (this.#closed) throw new StageError("smux: session closed");
+    for (;;) {
+      if (this.#markedGoAway) {
+        throw new StageError("smux: marked stream ids exhausted, open a new session");
+      }
+      const id = (this.#nextMarkedId + 2) >>> 0;
+      this.#nextMarkedId = id;
+      if (id < MARKED_STREAM_BASE) {
+        this.#markedGoAway = true;
+        continue;
+      }
+      if (this.#streams.has(id)) continue; // the peer opened one of its own ids up here
+      return this.#open(id);
+    }
+  }
+
+  #open(id: number): number {
+    this.#streams.set(id, new StreamState(id));
+    this.#control.push(id * 8 + CMD_SYN);
+    this.#stats.streamsOpened++;
+    return id;
   }
 
   /** Takes the next stream the peer opened, or -1 when none is waiting. */
@@ -457,7 +523,12 @@ export class SmuxSession {
 
   #handleFrame(p: SmuxFrameParser): void {
     this.#stats.framesIn++;
-    if (p.ver !== this.#ver) {
+    if (this.#ver === 0) {
+      if (p.ver !== 1 && p.ver !== 2) {
+        return this.#protocolError(`first frame has version ${p.ver}, neither 1 nor 2`);
+      }
+      this.#learnVersion(p.ver);
+    } else if (p.ver !== this.#ver) {
       return this.#protocolError(`version ${p.ver} frame on a version ${this.#ver} session`);
     }
     const sid = p.sid;
@@ -521,6 +592,16 @@ export class SmuxSession {
     }
   }
 
+  /** A version-0 session takes the peer's version; what waited for it may now be sent. */
+  #learnVersion(ver: 1 | 2): void {
+    this.#ver = ver;
+    if (this.#nopOwed) {
+      this.#nopOwed = false;
+      this.#nopQueued = true;
+      this.#control.push(CMD_NOP);
+    }
+  }
+
   #returnTokens(n: number): void {
     if (n === 0) return;
     this.#bucket += n;
@@ -564,36 +645,38 @@ export class SmuxSession {
 
   /** True when {@link pollTransmit} has a frame to give. */
   hasTransmit(): boolean {
-    return !this.#closed && (this.#control.length > 0 || this.#ring !== null);
+    return !this.#closed && this.#ver !== 0 && (this.#control.length > 0 || this.#ring !== null);
   }
 
   /**
-   * The next frame to write to the underlying stream (a fresh buffer), or null. Control frames
-   * come first; then streams with data or a pending FIN take turns, one frame each. A driver
-   * writes each frame as one write (snappy then makes it one chunk, as kcptun does).
+   * The next frame to write to the underlying stream, or null. Control frames come first; then
+   * streams with data or a pending FIN take turns, one frame each. A driver writes each frame as
+   * one write (snappy then makes it one chunk, as kcptun does). The frame is a fresh buffer, or,
+   * when `into` is given (at least {@link HEADER_SIZE} + `maxFrameSize` bytes), written into it
+   * and returned as a view of it: for a caller that is done with the frame before the next call.
+   * A version-0 session gives nothing before the peer's first frame told it the version.
    */
-  pollTransmit(): Uint8Array | null {
-    if (this.#closed) return null;
+  pollTransmit(into?: Uint8Array): Uint8Array | null {
+    if (this.#closed || this.#ver === 0) return null;
     const ver = this.#ver;
     while (this.#control.length > 0) {
       const v = this.#control.shift();
       const cmd = v % 8;
       const sid = (v - cmd) / 8;
-      if (cmd === CMD_NOP) {
-        this.#nopQueued = false;
+      if (cmd === CMD_NOP || cmd === CMD_SYN) {
+        if (cmd === CMD_NOP) this.#nopQueued = false;
         this.#stats.framesOut++;
-        return encodeFrame(ver, CMD_NOP, 0);
-      }
-      if (cmd === CMD_SYN) {
-        this.#stats.framesOut++;
-        return encodeFrame(ver, CMD_SYN, sid);
+        return this.#frame(into, ver, cmd, cmd === CMD_SYN ? sid : 0, 0);
       }
       const s = this.#streams.get(sid);
       if (!s || !s.updQueued) continue;
       s.updQueued = false;
       if (s.closing) continue;
       this.#stats.framesOut++;
-      return encodeUpd(ver, sid, s.updConsumed, this.config.maxStreamBuffer);
+      const f = this.#frame(into, ver, CMD_UPD, sid, UPD_SIZE);
+      writeU32(f, HEADER_SIZE, s.updConsumed);
+      writeU32(f, HEADER_SIZE + 4, this.config.maxStreamBuffer);
+      return f;
     }
     const s = this.#ring;
     if (s === null) return null;
@@ -602,8 +685,7 @@ export class SmuxSession {
     if (s.send.bytes > 0) {
       let n = Math.min(s.send.frontLength(), this.config.maxFrameSize);
       if (ver === 2) n = Math.min(n, this.#window(s));
-      const frame = new Uint8Array(HEADER_SIZE + n);
-      writeHeader(frame, 0, ver, CMD_PSH, n, s.id);
+      const frame = this.#frame(into, ver, CMD_PSH, s.id, n);
       s.send.copyInto(frame, HEADER_SIZE, n);
       s.numWritten = (s.numWritten + n) >>> 0;
       this.#queued -= n;
@@ -616,7 +698,17 @@ export class SmuxSession {
     this.#deactivate(s);
     this.#markDirty(s);
     this.#maybeRemove(s);
-    return encodeFrame(ver, CMD_FIN, s.id);
+    return this.#frame(into, ver, CMD_FIN, s.id, 0);
+  }
+
+  /** A frame with its header written and `length` payload bytes to fill, in `into` or fresh. */
+  #frame(into: Uint8Array | undefined, ver: number, cmd: number, sid: number, length: number) {
+    const size = HEADER_SIZE + length;
+    const f = into !== undefined && into.length >= size
+      ? into.subarray(0, size)
+      : new Uint8Array(size);
+    writeHeader(f, 0, ver, cmd, length, sid);
+    return f;
   }
 
   /** Version 2 send window left (≤ 0: blocked until an UPD). */
@@ -682,7 +774,9 @@ export class SmuxSession {
     if (this.#closed) return;
     const c = this.config;
     if (now >= this.#nextPing) {
-      if (!this.#nopQueued) {
+      if (this.#ver === 0) {
+        this.#nopOwed = true;
+      } else if (!this.#nopQueued) {
         this.#nopQueued = true;
         this.#control.push(CMD_NOP);
       }

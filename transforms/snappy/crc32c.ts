@@ -48,6 +48,51 @@ export function crc32c(
   start = 0,
   end: number = data.length,
 ): number {
+  if (native === undefined) native = loadNative();
+  if (native !== null && end - start >= NATIVE_MIN) {
+    const view = start === 0 && end === data.length ? data : data.subarray(start, end);
+    return ~native(~crc >>> 0, view, end - start) >>> 0;
+  }
+  return crc32cJs(data, crc, start, end);
+}
+
+/** Which implementation {@link crc32c} uses for chunk-sized inputs here. */
+export function crc32cEngine(): "ext2fs" | "js" {
+  if (native === undefined) native = loadNative();
+  return native === null ? "js" : "ext2fs";
+}
+
+/** Below this many bytes the FFI call costs more than the JavaScript loop. */
+const NATIVE_MIN = 64;
+
+type NativeCrc32c = (crc: number, data: Uint8Array, len: number) => number;
+
+/**
+ * e2fsprogs' `ext2fs_crc32c_le` (libext2fs.so.2, on every Debian system: 2.0 GB/s here against
+ * 0.7–0.8 GB/s for the JavaScript below, and the checksum was a tenth of a default tunnel's CPU),
+ * made on first use; null when it cannot be loaded (no FFI permission, not there).
+ */
+let native: NativeCrc32c | null | undefined;
+
+function loadNative(): NativeCrc32c | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    const lib = Deno.dlopen("libext2fs.so.2", {
+      ext2fs_crc32c_le: { parameters: ["u32", "buffer", "usize"], result: "u32" },
+    });
+    return lib.symbols.ext2fs_crc32c_le as unknown as NativeCrc32c;
+  } catch {
+    return null;
+  }
+}
+
+/** The JavaScript CRC-32C (what {@link crc32c} uses without the native one, and for short inputs). */
+export function crc32cJs(
+  data: Uint8Array,
+  crc = 0,
+  start = 0,
+  end: number = data.length,
+): number {
   if (!ready) buildTables(TABLES);
   const t = TABLES;
   let c = ~crc >>> 0;

@@ -14,6 +14,8 @@ import { SnappyFrameDecoder, SnappyFrameEncoder } from "./framing.ts";
 
 /** One session's snappy framing: an encoder towards KCP, a decoder away from it. */
 export class SnappyStreamStage implements StreamStage {
+  /** Each chunk is compressed into a fresh buffer, or passed on at once as a view. */
+  readonly releasesInput = true;
   readonly #encoder = new SnappyFrameEncoder();
   readonly #decoder = new SnappyFrameDecoder();
 
