@@ -89,6 +89,8 @@ export interface CommonConfig {
   readonly datashard: number;
   /** Reed-Solomon parity shards (0 = FEC encoder off). */
   readonly parityshard: number;
+  /** kcptun-ts `-autofec`: parity shards per group from the measured loss (docs/fec.md). */
+  readonly autofec: boolean;
   /** DSCP (6 bits) for outgoing datagrams. */
   readonly dscp: number;
   /** Disable snappy compression. */

@@ -277,9 +277,10 @@ export interface StartupOptions {
 /**
  * The settings lines kcptun logs at startup, in its order and wording, then the warnings.
  * Options kcptun 2021 does not have (QPP, ratelimit, framesize, closewait, pprof on the client,
- * pipeline, and kcptun-ts's metrics and stats) get a line, where kcptun 2026 puts one, only when
- * they differ from their defaults; kcptun-ts's UDP forwarding gets `udp listening on:` (client) or
- * `udp target:` (server) and `udptimeout:` when `-udp` is given, then `metrics:` and `stats:` last.
+ * pipeline, autofec, and kcptun-ts's metrics and stats) get a line, where kcptun 2026 puts one,
+ * only when they differ from their defaults; kcptun-ts's UDP forwarding gets `udp listening on:`
+ * (client) or `udp target:` (server) and `udptimeout:` when `-udp` is given, then `metrics:` and
+ * `stats:` last.
  * The caller logs `initiating key derivation` / `key derivation done` around its key work.
  */
 export function startupLines(
@@ -312,6 +313,7 @@ export function startupLines(
   line("mtu:", c.mtu);
   if (c.ratelimit !== 0) line("ratelimit:", c.ratelimit);
   line("datashard:", c.datashard, "parityshard:", c.parityshard);
+  if (c.autofec) line("autofec:", c.autofec);
   line("acknodelay:", c.acknodelay);
   line("dscp:", c.dscp);
   line("sockbuf:", c.sockbuf);

@@ -23,7 +23,11 @@ export function flagStageOptions(
       key: config.key,
       ...(config.replaywindow > 0 ? { replayWindow: config.replaywindow } : {}),
     },
-    fec: { dataShards: config.datashard, parityShards: config.parityshard },
+    fec: {
+      dataShards: config.datashard,
+      parityShards: config.parityshard,
+      ...(config.autofec ? { auto: true } : {}),
+    },
     kcp: {
       mtu: config.mtu,
       sndwnd: config.sndwnd,

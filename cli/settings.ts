@@ -301,6 +301,20 @@ export const SETTINGS = [
       }
     }),
   }),
+  setting(
+    "autofec",
+    "bool",
+    false,
+    "kcptun-ts: send only the FEC parity the measured loss needs (-ds/-ps: the groups and the most parity)",
+    {
+      check: (v, c) => {
+        if (v !== true) return;
+        if (c.int("datashard") <= 0 || c.int("parityshard") <= 0) {
+          c.warn("autofec: FEC is off (-ds or -ps is 0), so there is no parity to adapt");
+        }
+      },
+    },
+  ),
   setting("dscp", "int", 0, "set DSCP(6bit)", { check: between(0, 63) }),
   setting("nocomp", "bool", false, "disable compression"),
   setting("acknodelay", "bool", false, "flush ack immediately when a packet is received", {

@@ -15,6 +15,7 @@ const ADDED = [
   "--closewait",
   "--pprof",
   "--pipeline",
+  "--autofec",
   "--replaywindow",
   "-V",
   "--udp",

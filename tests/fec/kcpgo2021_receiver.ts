@@ -89,11 +89,18 @@ export class KcpGo2021Receiver {
     this.#codec = new ReedSolomon(ds, ps);
   }
 
-  /** Feeds one FEC datagram (seqid ‖ flag ‖ body, no crypt header). */
+  /**
+   * Feeds one datagram (no crypt header): an FEC one (seqid ‖ flag ‖ body), or, as `kcpInput`
+   * does with anything whose bytes 4..5 are not 0xF1/0xF2, bare KCP handed to KCP as it is.
+   */
   input(dgram: Uint8Array): ReceiverOutput {
     const out: ReceiverOutput = { regular: null, rebuilt: [], rejected: 0 };
     const flag = readU16(dgram, 4);
-    if ((flag !== 0xf1 && flag !== 0xf2) || dgram.length < 8) return out;
+    if (flag !== 0xf1 && flag !== 0xf2) {
+      if (dgram.length >= 24) out.regular = dgram.slice();
+      return out;
+    }
+    if (dgram.length < 8) return out;
     if (this.#codec === null) this.#setParams(1, 1);
     for (const r of this.#decode(dgram)) {
       const size = r.length >= 2 ? readU16(r, 0) : 0;

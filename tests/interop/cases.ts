@@ -452,6 +452,86 @@ export function lossyCases(): CaseSpec[] {
   return out;
 }
 
+/**
+ * kcptun-ts `-autofec` on our end only (Go has no such flag): Go keeps its fixed 10/3 and must
+ * decode whatever parity count we send, and bare KCP at level 0. A short hold (JSON
+ * `pipelineOptions`) lets the level fall within the transfer.
+ */
+export function autofecCases(): CaseSpec[] {
+  const out: CaseSpec[] = [];
+  const json = { pipelineOptions: { fec: { autoHoldMs: 300 } } };
+  const ours = (impl: Impl) => impl === "ts" ? ["-autofec"] : [];
+  const oursJson = (impl: Impl) => impl === "ts" ? json : undefined;
+  const fell = /fec: (no parity|[0-2] of 3 parity shards)/;
+  const lowered = (p: Proc, what: string) => {
+    if (!fell.test(p.output())) throw new Error(`${p.label} never lowered its parity (${what})`);
+  };
+  for (const [c, s] of DIRECTIONS) {
+    const ts = (ctx: { client: Proc; servers: Proc[] }) => c === "ts" ? ctx.client : ctx.servers[0];
+    out.push({
+      name: `autofec clean ${dir(c, s)}`,
+      proves:
+        "-autofec on our end on a clean path: the Go peer's 10/3 stream confirms our layout, " +
+        "our parity falls to none (bare KCP between groups) and Go reads it",
+      client: c,
+      server: s,
+      clientFlags: ours(c),
+      serverFlags: ours(s),
+      clientJson: oursJson(c),
+      serverJson: oursJson(s),
+      bytesPerStream: 1024 * 1024,
+      check: (ctx) => {
+        expectLine(ts(ctx), "autofec: true");
+        const out = ts(ctx).output();
+        if (!out.includes("fec: the peer sends 10/3 too")) {
+          throw new Error("the Go peer's layout was never confirmed");
+        }
+        if (!out.includes("fec: no parity")) throw new Error("parity never fell to none");
+      },
+    });
+    out.push({
+      name: `autofec lossy 1% ${dir(c, s)}`,
+      proves: "-autofec under loss: Go rebuilds datagrams from our partial parity groups " +
+        "(FECRecovered > 0 on the Go end) while our end sends fewer than 3 parity per group",
+      client: c,
+      server: s,
+      clientFlags: ours(c),
+      serverFlags: ours(s),
+      clientJson: oursJson(c),
+      serverJson: oursJson(s),
+      // Small windows keep the relay and the sockets from dropping more than the 1 % it is
+      // told to (a loopback burst at full rate overflows them, and the level rightly stays up).
+      flags: ["-sndwnd", "64", "-rcvwnd", "64"],
+      loss: 0.01,
+      streams: 2,
+      bytesPerStream: 2 * 1024 * 1024,
+      timeoutMs: 90000,
+      snmp: true,
+      check: (ctx) => {
+        lowered(ts(ctx), "1% loss");
+        atLeast(c === "go" ? ctx.snmp.client : ctx.snmp.server, "FECRecovered", 1, "go");
+      },
+    });
+  }
+  out.push({
+    name: "autofec lossy 3% ts→ts",
+    proves: "-autofec on both of our ends under loss: each rebuilds from the other's adaptive " +
+      "parity (FECRecovered > 0 on both)",
+    client: "ts",
+    server: "ts",
+    flags: ["-autofec"],
+    clientJson: json,
+    serverJson: json,
+    loss: 0.03,
+    snmp: true,
+    check: ({ snmp }) => {
+      atLeast(snmp.client, "FECRecovered", 1, "client");
+      atLeast(snmp.server, "FECRecovered", 1, "server");
+    },
+  });
+  return out;
+}
+
 /** Every matrix case. */
 export function allCases(): CaseSpec[] {
   return [
@@ -462,6 +542,7 @@ export function allCases(): CaseSpec[] {
     ...topologyCases(),
     ...tuningCases(),
     ...lossyCases(),
+    ...autofecCases(),
   ];
 }
 

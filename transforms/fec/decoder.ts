@@ -107,6 +107,11 @@ export class FecDecoder {
     return this.#ps;
   }
 
+  /** False while the shard pattern contradicts (ds, ps) and auto-tuning has not settled it. */
+  get synced(): boolean {
+    return !this.#outOfSync;
+  }
+
   /** Shards waiting in the queue. */
   get queued(): number {
     return this.#count;

@@ -14,6 +14,10 @@
  * is on, such parity gets its first two bytes (the parity of the size fields) zeroed, which that
  * receiver rejects (size < 2).
  *
+ * For kcptun-ts's `-autofec` ({@link FecEncoder.paritySent}, {@link FecEncoder.bypass}) a group may
+ * carry only its first parity shards, and between groups datagrams may leave as bare KCP; the
+ * seqid layout stays that of `dataShards` + `parityShards` (see auto.ts).
+ *
  * @module
  */
 
@@ -66,6 +70,18 @@ export class FecEncoder {
    * only in its size field, so it is cut short or padded, never made up.
    */
   guardPlainPeer: boolean;
+  /**
+   * How many of a group's parity shards to send (0..`parityShards`, default all), read when the
+   * group's last data shard passes: the first rows go out, the seqids of the rest are used up
+   * unsent, so the layout on the wire stays `dataShards` + `parityShards` (kcptun-ts `-autofec`).
+   */
+  paritySent: number;
+  /**
+   * When true, a datagram that would start a group goes out as bare KCP: no FEC header, no seqid
+   * (kcptun-ts `-autofec` at level 0). Read only between groups, so a group once started is
+   * always finished with FEC headers and its parity.
+   */
+  bypass = false;
   readonly #pool: PacketPool;
   readonly #skipAfter: number;
   #codec: ReedSolomon | null = null;
@@ -90,6 +106,12 @@ export class FecEncoder {
     this.#pool = pool;
     this.#skipAfter = options.skipParityAfterMs ?? Infinity;
     this.guardPlainPeer = options.guardPlainPeer ?? false;
+    this.paritySent = parityShards;
+  }
+
+  /** True while a group has data shards and awaits the rest (and its parity). */
+  get inGroup(): boolean {
+    return this.#shardCount > 0;
   }
 
   /** The seqid the next shard will get. */
@@ -108,6 +130,10 @@ export class FecEncoder {
    * with `skipParityAfterMs`.
    */
   encode(packet: Packet, out: PacketBatch, now = 0): void {
+    if (this.bypass && this.#shardCount === 0) {
+      out.push(packet);
+      return;
+    }
     const kcpLength = packet.length;
     const at = packet.prepend(FEC_DATA_HEADER_SIZE);
     writeDataHeader(packet.buffer, at, this.#next, kcpLength);
@@ -151,7 +177,9 @@ export class FecEncoder {
 
   #emitParity(out: PacketBatch): void {
     const len = this.#maxLength;
-    for (let k = 0; k < this.parityShards; k++) {
+    const ps = this.parityShards;
+    const send = this.paritySent >= ps ? ps : this.paritySent > 0 ? this.paritySent : 0;
+    for (let k = 0; k < send; k++) {
       const seqid = this.#next;
       this.#next = (this.#next + 1) % this.paws;
       const q = this.#pool.acquire();
@@ -175,6 +203,7 @@ export class FecEncoder {
       q.end = at + FEC_HEADER_SIZE + len;
       out.push(q);
     }
+    if (send < ps) this.#next = (this.#next + (ps - send)) % this.paws;
   }
 
   #growAccumulators(length: number): void {

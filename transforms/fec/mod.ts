@@ -36,6 +36,18 @@ export {
   seqDiff,
 } from "./wire.ts";
 export { AutoTune, AUTOTUNE_SAMPLES, type AutoTuneGeneration } from "./autotune.ts";
+export {
+  AUTO_HOLD_MS,
+  AUTO_PEER_QUIET_MS,
+  AUTO_TARGET,
+  FecAutoController,
+  type FecAutoOptions,
+  LayoutCheck,
+  parityFor,
+  PushMeter,
+  residualLoss,
+  ShardGapMeter,
+} from "./auto.ts";
 export { FecEncoder, type FecEncoderOptions } from "./encoder.ts";
 export { FEC_EXPIRE_MS, FecDecoder, type FecDecoderOptions, RX_FEC_MULTI } from "./decoder.ts";
 export { FEC_OVERHEAD, FecStage, fecStage, type FecStageOptions } from "./stage.ts";

@@ -25,6 +25,7 @@ import {
   StageError,
 } from "../../pipeline/stage.ts";
 import type { Snmp } from "../../pipeline/snmp.ts";
+import { FecAutoController, LayoutCheck, PushMeter, ShardGapMeter } from "./auto.ts";
 import type { AutoTuneGeneration } from "./autotune.ts";
 import { FecDecoder } from "./decoder.ts";
 import { FecEncoder } from "./encoder.ts";
@@ -35,6 +36,7 @@ import {
   FEC_DATA_HEADER_SIZE,
   FEC_HEADER_SIZE,
   readU16,
+  readU32,
 } from "./wire.ts";
 
 /** Options of the `fec` stage (kcptun's `-datashard`/`-parityshard`). */
@@ -55,7 +57,43 @@ export type FecStageOptions = {
    * kcp-go's exact parity from the first group (see {@link FecEncoder.guardPlainPeer}).
    */
   guardPlainPeer?: boolean;
+  /**
+   * kcptun-ts `-autofec`: send only as many of each group's parity shards as the measured loss
+   * needs, none at all (bare KCP) on a clean link; `dataShards`/`parityShards` stay the layout
+   * and the most parity sent (see {@link FecAutoController}). Needs the encoder on.
+   */
+  auto?: boolean;
+  /** `auto`: how long a lower parity level must have been enough before it is taken (ms). */
+  autoHoldMs?: number;
+  /** `auto`: residual loss per data shard the parity level aims at (default 0.001). */
+  autoTarget?: number;
 };
+
+/** Lines about the parity level, at most one per this many ms per session. */
+const AUTO_LOG_INTERVAL_MS = 10000;
+
+/** What `-autofec` keeps per session. */
+class AutoState {
+  readonly controller: FecAutoController;
+  readonly pushes = new PushMeter();
+  readonly gaps = new ShardGapMeter();
+  readonly layout: LayoutCheck;
+  /** Whether the layout line was logged (confirmed or not). */
+  told = false;
+  loggedLevel: number;
+  loggedAt = -Infinity;
+
+  constructor(ds: number, ps: number, options: FecStageOptions) {
+    this.controller = new FecAutoController({
+      dataShards: ds,
+      maxParity: ps,
+      holdMs: options.autoHoldMs,
+      target: options.autoTarget,
+    });
+    this.layout = new LayoutCheck(ds, ds + ps);
+    this.loggedLevel = ps;
+  }
+}
 
 /** Bytes the encoder adds to each data datagram. */
 export const FEC_OVERHEAD: number = FEC_DATA_HEADER_SIZE;
@@ -71,6 +109,7 @@ export class FecStage implements PacketStage {
   readonly #ds: number;
   readonly #ps: number;
   readonly #autoTune: AutoTuneGeneration;
+  readonly #auto: AutoState | null;
   readonly #out = new PacketBatch();
   readonly #recovered = new PacketBatch();
 
@@ -85,6 +124,13 @@ export class FecStage implements PacketStage {
     if (on && ds + ps > MAX_TOTAL_SHARDS) {
       throw new StageError(`fec: datashard + parityshard must be ≤ 256 (got ${ds}+${ps})`);
     }
+    const hold = options.autoHoldMs ?? 0, target = options.autoTarget ?? 0.001;
+    if (!Number.isInteger(hold) || hold < 0) {
+      throw new StageError(`fec: autoHoldMs must be an integer ≥ 0 (got ${hold})`);
+    }
+    if (!(target > 0 && target < 1)) {
+      throw new StageError(`fec: autoTarget must be between 0 and 1 (got ${target})`);
+    }
     this.#ctx = ctx;
     this.#snmp = ctx.snmp;
     this.#ds = on ? ds : 0;
@@ -97,6 +143,20 @@ export class FecStage implements PacketStage {
       })
       : null;
     this.overhead = on ? FEC_OVERHEAD : 0;
+    this.#auto = on && options.auto === true ? new AutoState(ds, ps, options) : null;
+  }
+
+  /** `-autofec`'s controller, or null when it is off (or this side's FEC is). */
+  get auto(): FecAutoController | null {
+    return this.#auto?.controller ?? null;
+  }
+
+  /**
+   * `-autofec`: whether the peer's FEC stream has shown our ds/ps, so that groups may carry only
+   * part of their parity (false when `auto` is off).
+   */
+  get peerLayoutConfirmed(): boolean {
+    return this.#auto?.layout.confirmed ?? false;
   }
 
   /** The encoder, or null when this side's FEC is off. */
@@ -113,6 +173,8 @@ export class FecStage implements PacketStage {
   encode(batch: PacketBatch, now: number): void {
     const enc = this.#encoder;
     if (enc === null) return;
+    const auto = this.#auto;
+    if (auto !== null) this.#steer(auto, enc, now);
     const out = this.#out;
     for (let i = 0; i < batch.length; i++) {
       const p = batch.packets[i];
@@ -120,10 +182,43 @@ export class FecStage implements PacketStage {
         p.release(); // no room for the header: only a misconfigured MTU gets here
         continue;
       }
+      if (auto !== null) auto.pushes.observe(p.buffer, p.start, p.end);
       enc.encode(p, out, now);
     }
     batch.clear();
     batch.takeAll(out);
+  }
+
+  /**
+   * Hands the counts gathered since the last batch to the controller and sets the encoder for
+   * this batch: level 0 sends bare KCP between groups; a partial group only to a peer whose FEC
+   * stream shows our layout, any other gets all of a group's parity (a fixed sender's stream).
+   */
+  #steer(auto: AutoState, enc: FecEncoder, now: number): void {
+    const c = auto.controller;
+    c.pushes(auto.pushes.first, auto.pushes.retransmitted);
+    auto.pushes.take();
+    const level = c.update(now);
+    const confirmed = auto.layout.confirmed;
+    enc.bypass = level === 0;
+    enc.paritySent = confirmed ? level : this.#ps;
+    if (!auto.told && (confirmed || auto.layout.mismatched)) {
+      auto.told = true;
+      this.#ctx.log(
+        confirmed
+          ? `fec: the peer sends ${this.#ds}/${this.#ps} too: parity per group follows the loss`
+          : `fec: the peer's FEC is not ${this.#ds}/${this.#ps}: each group gets all its parity or none`,
+      );
+    }
+    if (level !== auto.loggedLevel && now - auto.loggedAt >= AUTO_LOG_INTERVAL_MS) {
+      auto.loggedLevel = level;
+      auto.loggedAt = now;
+      const pct = (c.loss * 100).toFixed(c.loss < 0.01 ? 2 : 1);
+      const what = level === 0
+        ? "no parity (bare KCP between groups)"
+        : `${enc.paritySent} of ${this.#ps} parity shards per ${this.#ds} data shards`;
+      this.#ctx.log(`fec: ${what} (loss ~${pct}%, runs ~${c.burst.toFixed(1)})`);
+    }
   }
 
   /** Strips FEC from data shards, consumes parity, adds rebuilt data shards. */
@@ -159,6 +254,18 @@ export class FecStage implements PacketStage {
       if (this.#encoder !== null) this.#encoder.guardPlainPeer = false;
       const dec = this.#decoder ?? this.#makeDecoder();
       dec.decode(p.buffer, p.start, p.end, now, recovered);
+      const auto = this.#auto;
+      if (auto !== null) {
+        const seqid = readU32(p.buffer, p.start);
+        auto.layout.observe(seqid, kind === DatagramKind.Data);
+        // Gaps count only in a stream confirmed to be in our layout: before a decoder facing
+        // other numbers re-tunes, its positions are wrong and every parity would look lost.
+        if (auto.layout.confirmed && dec.synced) {
+          const n = dec.dataShards + dec.parityShards;
+          const lost = auto.gaps.observe(seqid, dec.dataShards, n);
+          if (lost >= 0) auto.controller.peerShard(lost);
+        }
+      }
       const peer = p.peer;
       if (kind === DatagramKind.Data) {
         p.start += FEC_DATA_HEADER_SIZE;
@@ -236,6 +343,9 @@ export const fecStage: PacketStageDefinition<FecStageOptions> = {
       type: "boolean",
       description: "keep a kcp-go 2021 peer with FEC off from misreading parity (default on)",
     },
+    auto: { type: "boolean", description: "-autofec: parity per group from the measured loss" },
+    autoHoldMs: { type: "integer", description: "-autofec: ms before a lower parity level" },
+    autoTarget: { type: "number", description: "-autofec: residual loss to aim at (0.001)" },
   },
   create(options: FecStageOptions, ctx: StageContext): FecStage {
     return new FecStage(options, ctx);
