@@ -24,30 +24,16 @@ import { FecStage, type FecStageOptions } from "../../transforms/fec/stage.ts";
 import { readU16, readU32 } from "../../transforms/fec/wire.ts";
 import { Rng } from "../sim/link.ts";
 import { kcpAccepts, KcpGo2021Receiver } from "./kcpgo2021_receiver.ts";
+import { kcpSegment, rng } from "./kcp_bytes.ts";
 
 const CONV = 0x5eed0fec;
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => (x = (x * 1103515245 + 12345) >>> 0) >>> 8;
-}
 
 /** One KCP segment of our conv. */
 function segment(
   f: { cmd: number; wnd: number; ts: number; sn: number; una: number },
   data: Uint8Array,
 ): Uint8Array {
-  const s = new Uint8Array(24 + data.length);
-  const v = new DataView(s.buffer);
-  v.setUint32(0, CONV, true);
-  s[4] = f.cmd;
-  v.setUint16(6, f.wnd, true);
-  v.setUint32(8, f.ts, true);
-  v.setUint32(12, f.sn, true);
-  v.setUint32(16, f.una, true);
-  v.setUint32(20, data.length, true);
-  s.set(data, 24);
-  return s;
+  return kcpSegment(CONV, f, data);
 }
 
 function randomBytes(r: () => number, n: number): Uint8Array {
