@@ -3,10 +3,12 @@
  * they carried some traffic. Fresh processes per run; medians over the runs.
  *
  *   deno run -A bench/memory_bench.ts [--runs 5] [--idle-ms 2000] [--seconds 3] [--streams 20]
- *                                     [--deno-flags "--v8-flags=..."] [-- kcptun flags...]
+ *                                     [--deno-flags "--v8-flags=..."] [--sources]
+ *                                     [-- kcptun flags...]
  *
- * Per run: an echo target, then our server and client (`deno run -A --quiet cli/<end>.ts`, from
- * the repository, as a user runs them). `--idle-ms` after each was spawned (and after it printed
+ * Per run: an echo target, then our server and client as the `client`/`server` tasks run them
+ * (`deno run -A --quiet <V8 flags> dist/kcptun-ts-<end>.js`, bundles built when stale; with
+ * `--sources`, `cli/<end>.ts` instead; a later `--v8-flags` in `--deno-flags` wins). `--idle-ms` after each was spawned (and after it printed
  * `key derivation done`), VmRSS is read with its anonymous and file-backed parts (RssAnon,
  * RssFile: mostly pages of the deno executable's code and of shared libraries, shared with other
  * processes but counted in every one's RSS). Then one bulk echo stream and `--streams` parallel
@@ -17,6 +19,8 @@
  * @module
  */
 
+import { BUNDLES, ensureBundles } from "../cli/bundle.ts";
+import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
 import { freePort } from "../tests/support/net.ts";
 import { type Child, spawnChild, waitForLine } from "./tunnel/child.ts";
 import { echoLoad, randomBlock } from "./tunnel/load.ts";
@@ -58,6 +62,7 @@ interface Options {
   streams: number;
   denoFlags: string[];
   kcptunFlags: string[];
+  sources: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -68,6 +73,7 @@ function parseOptions(args: string[]): Options {
     streams: 20,
     denoFlags: [],
     kcptunFlags: [],
+    sources: false,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -83,6 +89,7 @@ function parseOptions(args: string[]): Options {
     else if (a === "--seconds") o.seconds = Number(value());
     else if (a === "--streams") o.streams = Number(value());
     else if (a === "--deno-flags") o.denoFlags = value().split(/\s+/).filter((s) => s !== "");
+    else if (a === "--sources") o.sources = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -98,7 +105,16 @@ function startEnd(role: "client" | "server", args: string[], o: Options): Child 
   return spawnChild(
     `our ${role}`,
     Deno.execPath(),
-    ["run", "-A", "--quiet", ...o.denoFlags, `cli/${role}.ts`, ...args, ...o.kcptunFlags],
+    [
+      "run",
+      "-A",
+      "--quiet",
+      V8_FLAGS_ARG,
+      ...o.denoFlags,
+      o.sources ? `cli/${role}.ts` : BUNDLES[role].output,
+      ...args,
+      ...o.kcptunFlags,
+    ],
     REPO_ROOT,
   );
 }
@@ -155,6 +171,7 @@ async function runOnce(o: Options, block: Uint8Array): Promise<RunReadings> {
 
 if (import.meta.main) {
   const o = parseOptions(Deno.args);
+  if (!o.sources) await ensureBundles();
   const block = randomBlock();
   const runs: RunReadings[] = [];
   for (let i = 0; i < o.runs; i++) {
@@ -174,8 +191,9 @@ if (import.meta.main) {
   const row = (label: string, pick: (r: RunReadings, end: "client" | "server") => number) =>
     `| ${label} | ${m((r) => pick(r, "client"))} | ${m((r) => pick(r, "server"))} |`;
   console.log(
-    `medians of ${o.runs} runs, MiB (deno ${Deno.version.deno}; flags: ` +
-      `${[...o.denoFlags, ...o.kcptunFlags].join(" ") || "none"})`,
+    `medians of ${o.runs} runs, MiB (deno ${Deno.version.deno}; ` +
+      `${o.sources ? "cli/<end>.ts" : "dist/kcptun-ts-<end>.js"}; flags: ` +
+      `${[V8_FLAGS_ARG, ...o.denoFlags, ...o.kcptunFlags].join(" ")})`,
   );
   console.log("| reading | client | server |\n| --- | --- | --- |");
   console.log(row("idle VmRSS", (r, e) => r.idle[e].rss));

@@ -37,6 +37,7 @@ import {
 } from "./tunnel/run.ts";
 import { randomBlock } from "./tunnel/load.ts";
 import { formatGoalsTable, tally } from "./tunnel/goals.ts";
+import { ensureBundles } from "../cli/bundle.ts";
 import { badRelay, goalsCeiling, runGoals, setFlags } from "./tunnel/goals_run.ts";
 
 function fail(message: string): never {
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
   const o = parsed;
   checkSetup(o);
   await checkOurTcp(o);
+  if (o.pairs.includes("ours") && !o.sources) await ensureBundles();
 
   const stopAll = async () => {
     await Promise.allSettled([...liveChildren].map((c) => c.stop(1000)));

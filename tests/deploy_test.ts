@@ -13,6 +13,7 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { freePort, startEchoServer } from "./support/net.ts";
 import { echoTransfer, exitWithin, type Proc, REPO, spawnClient, waitFor } from "./e2e/harness.ts";
 import { V8_FLAGS_ARG } from "../cli/v8_flags.ts";
+import { ensureBundles } from "../cli/bundle.ts";
 
 const DEPLOY = `${REPO}dist/`;
 const read = (name: string) => Deno.readTextFileSync(DEPLOY + name);
@@ -80,7 +81,7 @@ Deno.test("deploy: the units run the Deno process itself, sandboxed, with the ta
     assert(!exec.includes("-A") && !exec.includes("--allow-all"), `${role}: least permissions`);
     assert(exec.includes(V8_FLAGS_ARG), `${role}: ${V8_FLAGS_ARG}`);
     assertEquals(exec.slice(-3), [
-      `/opt/kcptun-ts/cli/${role}.ts`,
+      `/opt/kcptun-ts/dist/kcptun-ts-${role}.js`,
       "-c",
       `/etc/kcptun-ts/${role}.json`,
     ]);
@@ -223,6 +224,8 @@ function spawnAs(
 }
 
 Deno.test("deploy: each unit's command line starts its end with the example config (loopback) and they carry data", async () => {
+  // The units run the bundles `deno task build` makes in the checkout.
+  await ensureBundles();
   const dir = await Deno.makeTempDir({ prefix: "kcptun-svc-" });
   // What the unit's directories give an unprivileged user: a cache and a log directory it owns.
   for (const d of ["cache", "logs", "etc"]) Deno.mkdirSync(`${dir}/${d}`);

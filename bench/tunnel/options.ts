@@ -103,6 +103,8 @@ export interface BenchOptions {
   denoFlags: string[];
   /** Write a V8 CPU profile of our client and server per run into this directory. */
   cpuProfDir: string | null;
+  /** Run our ends from `cli/<end>.ts` instead of the bundles the tasks run (`dist/*.js`). */
+  sources: boolean;
   /** Add -tcp to both pairs (fake TCP; needs root). */
   tcp: boolean;
   /** Measured scenarios, in this order when present: ping, bulk, parallel. */
@@ -153,6 +155,8 @@ flags, fresh processes per run, runs alternated ours, Go, ours, Go, ...
                       '--v8-flags=--no-concurrent-array-buffer-sweeping'
   --cpu-prof DIR      write a V8 CPU profile of our client and server per run into DIR
                       (summarise with: deno run -A bench/tunnel/cpuprofile_top.ts FILE)
+  --sources           run our ends from cli/client.ts and cli/server.ts instead of the
+                      bundles the client/server tasks run (dist/kcptun-ts-*.js, built when stale)
   --tcp               add -tcp to both pairs (fake TCP; needs root; direct path only)
   --only ours|go      run one pair only (no ratios)
   --scenarios LIST    measured scenarios, of ping,bulk,parallel (default all three;
@@ -212,6 +216,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
     burst: 1,
     denoFlags: [],
     cpuProfDir: null,
+    sources: false,
     tcp: false,
     pairs: ["ours", "go"],
     scenarios: ["ping", "bulk", "parallel"],
@@ -306,6 +311,9 @@ export function parseBenchOptions(args: string[]): BenchOptions | "help" {
         break;
       case "--cpu-prof":
         o.cpuProfDir = value();
+        break;
+      case "--sources":
+        o.sources = true;
         break;
       case "--tcp":
         casesOnly.push("--tcp");

@@ -9,6 +9,7 @@
 import { diffKernelUdpCounters, readKernelUdpCounters } from "../../transports/kernel_counters.ts";
 import { freePort } from "../../tests/support/net.ts";
 import { V8_FLAGS_ARG } from "../../cli/v8_flags.ts";
+import { BUNDLES } from "../../cli/bundle.ts";
 import { type Child, spawnChild, waitForLine } from "./child.ts";
 import { echoLoad, type EchoResult, pingPong } from "./load.ts";
 import type { RelayStats } from "./lossy_relay.ts";
@@ -127,7 +128,7 @@ function startEnd(
   return spawnChild(
     `our ${role}`,
     Deno.execPath(),
-    ["run", "-A", "--quiet", ...deno, `cli/${role}.ts`, ...args],
+    ["run", "-A", "--quiet", ...deno, o.sources ? `cli/${role}.ts` : BUNDLES[role].output, ...args],
     REPO_ROOT,
   );
 }

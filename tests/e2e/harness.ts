@@ -5,6 +5,7 @@
  */
 
 import { startClientEnd, startServerEnd } from "../../cli/run.ts";
+import { BUNDLES } from "../../cli/bundle.ts";
 import { parseClientConfig, parseServerConfig } from "../../cli/config.ts";
 import type { KcptunClient } from "../../runtime/client.ts";
 import type { KcptunServer } from "../../runtime/server.ts";
@@ -133,7 +134,7 @@ export function spawnTask(task: "client" | "server", args: string[], cwd: string
   const proc = wrap(child);
   let runPid: number | null = null;
   const pid = async () => {
-    const script = `cli/${task}.ts`;
+    const script = BUNDLES[task].output;
     const deadline = performance.now() + 15000;
     while (runPid === null) {
       runPid = childWithArg(child.pid, script);
@@ -149,7 +150,7 @@ export function spawnTask(task: "client" | "server", args: string[], cwd: string
     ...proc,
     pid,
     signal(sig) {
-      const p = runPid ?? childWithArg(child.pid, `cli/${task}.ts`);
+      const p = runPid ?? childWithArg(child.pid, BUNDLES[task].output);
       if (p === null) return;
       try {
         Deno.kill(p, sig);
@@ -157,7 +158,7 @@ export function spawnTask(task: "client" | "server", args: string[], cwd: string
     },
     async kill() {
       // The deno run child first: killing only the task would leave it running.
-      const p = runPid ?? childWithArg(child.pid, `cli/${task}.ts`);
+      const p = runPid ?? childWithArg(child.pid, BUNDLES[task].output);
       if (p !== null) {
         try {
           Deno.kill(p, "SIGKILL");
