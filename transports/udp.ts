@@ -10,7 +10,7 @@
  * handler gets it all as one batch. Without it (or when the descriptor cannot be found) the
  * socket is ours and registered with one process-wide {@link Poller}, whose single `epoll_wait`
  * waits on a thread of Deno's blocking pool: that costs a thread hop per wake-up (the pool
- * thread wakes, then the event loop), which was most of the tunnel's warm ping p99 over Go
+ * thread wakes, then the event loop), a measurable part of the tunnel's ping latency
  * (docs/performance.md). `close()` stops receiving first.
  *
  * Sending: `sendmmsg(MSG_DONTWAIT)` on the calling thread, one call per `batchSize` packets,
@@ -203,6 +203,7 @@ export class UdpSocket implements DatagramSocket {
   /** Deno's view of the socket when Deno made it (then Deno owns and closes the descriptor). */
   readonly #conn: Deno.DatagramConn | null;
   #reactorLoop: Promise<void> | null = null;
+  #watching = false;
   /** Deno's hostname text -> port -> peer, so that a known source costs no parsing. */
   readonly #byText = new Map<string, Map<number, UdpPeer>>();
   #byTextCount = 0;
@@ -242,9 +243,9 @@ export class UdpSocket implements DatagramSocket {
     return this.#error;
   }
 
-  /** True while the socket is registered with the poller (between `receive()` and `close()`). */
+  /** True while the socket receives (between `receive()` and `close()`, unless it failed). */
   get receiving(): boolean {
-    return this.#token !== 0 || (this.#reactorLoop !== null && !this.#closing);
+    return this.#token !== 0 || (this.#watching && !this.#closing);
   }
 
   /** True when Deno's event loop watches this socket, false when the {@link Poller} does. */
@@ -361,8 +362,10 @@ export class UdpSocket implements DatagramSocket {
     if (this.#handler !== null) throw new Error("udp: receive() was already called on this socket");
     this.#handler = handler;
     if (this.#closing) return;
-    if (this.#conn !== null) this.#reactorLoop = this.#watch(this.#conn);
-    else this.#token = this.#poller.add(this.fd, () => this.#readable(null));
+    if (this.#conn !== null) {
+      this.#watching = true;
+      this.#reactorLoop = this.#watch(this.#conn).finally(() => this.#watching = false);
+    } else this.#token = this.#poller.add(this.fd, () => this.#readable(null));
   }
 
   /**
@@ -382,7 +385,15 @@ export class UdpSocket implements DatagramSocket {
       } catch (e) {
         p.release();
         if (this.#closing || e instanceof Deno.errors.BadResource) return;
-        if (!this.#receiveFailed(errnoOf(e))) return;
+        const errno = errnoOf(e);
+        if (errno === 0) {
+          // No errno to judge it by: counted, and receiving goes on after a pause so that an
+          // error that repeats cannot spin (as the portable transport does).
+          stats.rxErrors++;
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        if (!this.#receiveFailed(errno)) return;
         continue;
       }
       if (this.#closing) {
