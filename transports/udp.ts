@@ -2,12 +2,16 @@
  * The UDP transport: kernel UDP sockets driven through libc (`transports/libc.ts`), with batched
  * `recvmmsg`/`sendmmsg` and the socket options kcptun sets (`-sockbuf`, `-dscp`).
  *
- * Receiving: every socket is registered with one process-wide {@link Poller}, whose single
- * `epoll_wait` call waits on a thread of Deno's blocking pool, so the event loop never waits in
- * the kernel and the pool (shared with file-system ops) loses one thread whatever the number of
- * sockets. When a socket is readable, `recvmmsg(MSG_DONTWAIT)` runs on the JS thread and fills up
- * to `batchSize` pooled packets at once, written by the kernel straight into the packets'
- * buffers; the handler gets them as one batch. `close()` takes the socket out of the poller first.
+ * Receiving: when `Deno.listenDatagram` is there (`--unstable-net`, which `deno.json` turns on),
+ * the socket is made by Deno and its descriptor found by its bound address; Deno's event loop
+ * then watches it, and a pending `receive()` into a pooled packet is the wake-up. What else is
+ * queued is read at once with `recvmmsg(MSG_DONTWAIT)` on the JS thread, up to `batchSize`
+ * pooled packets per call, written by the kernel straight into the packets' buffers, and the
+ * handler gets it all as one batch. Without it (or when the descriptor cannot be found) the
+ * socket is ours and registered with one process-wide {@link Poller}, whose single `epoll_wait`
+ * waits on a thread of Deno's blocking pool: that costs a thread hop per wake-up (the pool
+ * thread wakes, then the event loop), a measurable part of the tunnel's ping latency
+ * (docs/performance.md). `close()` stops receiving first.
  *
  * Sending: `sendmmsg(MSG_DONTWAIT)` on the calling thread, one call per `batchSize` packets,
  * straight from the packets' buffers. A full send buffer does not block: the datagrams that did not
@@ -94,6 +98,42 @@ const RECV_TRANSIENT: ReadonlySet<number> = new Set([
   Errno.EMSGSIZE,
 ]);
 
+/** The errno in a Deno I/O error's message (`... (os error 111)`), or 0. */
+function errnoOf(e: unknown): number {
+  const m = e instanceof Error ? /\(os error (\d+)\)/.exec(e.message) : null;
+  return m === null ? 0 : Number(m[1]);
+}
+
+/** Descriptors tried when looking for the one Deno made (it takes the lowest free one). */
+const FD_SCAN_LIMIT = 1 << 16;
+
+/**
+ * The descriptor of the UDP socket of this process bound to `family` and `port`, or -1. Deno does
+ * not hand out descriptors; a port of a bound UDP socket is unique within a family unless
+ * `SO_REUSEPORT` was set, which neither transport does.
+ */
+function findDatagramFd(libc: Libc, family: 4 | 6, port: number): number {
+  const sym = libc.symbols;
+  const name = new Uint8Array(SOCKADDR_SLOT), len = new Uint32Array(1);
+  const lenBytes = new Uint8Array(len.buffer), view = new DataView(name.buffer);
+  const want = family === 4 ? C.AF_INET : C.AF_INET6;
+  let misses = 0;
+  for (let fd = 3; fd < FD_SCAN_LIMIT && misses < 4096; fd++) {
+    len[0] = SOCKADDR_SLOT;
+    if (sym.getsockname(fd, name, lenBytes) < 0) {
+      // Past the highest open descriptor nothing more can match.
+      if (libc.errno() === Errno.EBADF) misses++;
+      continue;
+    }
+    misses = 0;
+    if (view.getUint16(0, true) !== want || view.getUint16(2, false) !== port) continue;
+    try {
+      if (getIntOption(libc, fd, C.SOL_SOCKET, C.SO_TYPE) === C.SOCK_DGRAM) return fd;
+    } catch { /* closed meanwhile */ }
+  }
+  return -1;
+}
+
 /** `mmsghdr`s, `iovec`s and `sockaddr` slots for one `recvmmsg`/`sendmmsg` call, off-heap. */
 class MsgRing {
   readonly size: number;
@@ -160,6 +200,13 @@ export class UdpSocket implements DatagramSocket {
   readonly #batch = new PacketBatch();
   readonly #foreign = new WeakMap<PeerAddress, UdpPeer>();
   #handler: ReceiveHandler | null = null;
+  /** Deno's view of the socket when Deno made it (then Deno owns and closes the descriptor). */
+  readonly #conn: Deno.DatagramConn | null;
+  #reactorLoop: Promise<void> | null = null;
+  #watching = false;
+  /** Deno's hostname text -> port -> peer, so that a known source costs no parsing. */
+  readonly #byText = new Map<string, Map<number, UdpPeer>>();
+  #byTextCount = 0;
   readonly #events = new Set<TransportEventHandler>();
   #closing = false;
   #closed: Promise<void> | null = null;
@@ -174,7 +221,9 @@ export class UdpSocket implements DatagramSocket {
     remote: UdpPeer | null,
     config: Required<Omit<UdpTransportConfig, "maxPeers">>,
     poller: Poller,
+    conn: Deno.DatagramConn | null = null,
   ) {
+    this.#conn = conn;
     this.#libc = libc;
     this.fd = fd;
     this.family = family;
@@ -194,9 +243,14 @@ export class UdpSocket implements DatagramSocket {
     return this.#error;
   }
 
-  /** True while the socket is registered with the poller (between `receive()` and `close()`). */
+  /** True while the socket receives (between `receive()` and `close()`, unless it failed). */
   get receiving(): boolean {
-    return this.#token !== 0;
+    return this.#token !== 0 || (this.#watching && !this.#closing);
+  }
+
+  /** True when Deno's event loop watches this socket, false when the {@link Poller} does. */
+  get onEventLoop(): boolean {
+    return this.#conn !== null;
   }
 
   /** True once {@link UdpSocket.close} has been called. */
@@ -308,41 +362,138 @@ export class UdpSocket implements DatagramSocket {
     if (this.#handler !== null) throw new Error("udp: receive() was already called on this socket");
     this.#handler = handler;
     if (this.#closing) return;
-    this.#token = this.#poller.add(this.fd, () => this.#readable());
+    if (this.#conn !== null) {
+      this.#watching = true;
+      this.#reactorLoop = this.#watch(this.#conn).finally(() => this.#watching = false);
+    } else this.#token = this.#poller.add(this.fd, () => this.#readable(null));
   }
 
   /**
-   * The poller saw data: drain it with non-blocking `recvmmsg` calls on this thread, at most
-   * {@link DRAIN_ROUNDS} batches, so that one busy socket cannot starve the others (what is left
-   * makes the level-triggered poller call again).
+   * Deno's event loop as the poller: a pending `receive()` into a pooled packet wakes this
+   * thread directly (no pool thread in between); the rest of what is queued follows through
+   * `recvmmsg` in the same batch. Deno's readiness is edge-triggered and retries its read, so
+   * reading the socket past it is safe: an empty socket only makes its next read wait again.
    */
-  #readable(): void {
-    const sym = this.#libc.symbols, ring = this.#recv, size = ring.size;
+  async #watch(conn: Deno.DatagramConn): Promise<void> {
+    const max = this.#maxDatagram, stats = this.stats;
+    while (!this.#closing) {
+      const p = this.#pool.acquire();
+      let data: Uint8Array, from: Deno.Addr;
+      try {
+        // One spare byte tells an oversize datagram (Deno truncates silently).
+        [data, from] = await conn.receive(p.buffer.subarray(p.start, p.start + max + 1));
+      } catch (e) {
+        p.release();
+        if (this.#closing || e instanceof Deno.errors.BadResource) return;
+        const errno = errnoOf(e);
+        if (errno === 0) {
+          // No errno to judge it by: counted, and receiving goes on after a pause so that an
+          // error that repeats cannot spin (as the portable transport does).
+          stats.rxErrors++;
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        if (!this.#receiveFailed(errno)) return;
+        continue;
+      }
+      if (this.#closing) {
+        p.release();
+        return;
+      }
+      if (data.length > max) {
+        stats.dropped++;
+        stats.rxOversize++;
+        p.release();
+        this.#readable(null);
+        continue;
+      }
+      const peer = this.#peerOf(from as Deno.NetAddr);
+      if (peer === null) {
+        stats.dropped++;
+        stats.rxForeign++;
+        p.release();
+        this.#readable(null);
+        continue;
+      }
+      p.end = p.start + data.length;
+      p.peer = peer;
+      stats.rxPackets++;
+      stats.rxBytes += data.length;
+      this.#readable(p);
+    }
+  }
+
+  /**
+   * The peer of a datagram Deno read, as `recvmmsg`'s source address would give it: interned by
+   * address, checked against the server for a dialled socket. Deno's text has no IPv6 zone: a
+   * link-local source on a listener cannot be answered from it, and is dropped as foreign.
+   */
+  #peerOf(a: Deno.NetAddr): UdpPeer | null {
+    let ports = this.#byText.get(a.hostname);
+    const known = ports?.get(a.port);
+    if (known !== undefined) return known;
+    const ip = parseIp(a.hostname);
+    if (ip === null || (ip.family === 6 && this.family === 4)) return null;
+    if (ip.family === 6 && ip.bytes[0] === 0xfe && (ip.bytes[1] & 0xc0) === 0x80) return null;
+    let peer: UdpPeer | null = this.peers.intern(ip, a.port);
+    const remote = this.remoteAddr;
+    if (remote !== null) peer = peer.key === remote.key ? remote : null;
+    if (peer === null) return null;
+    if (this.#byTextCount >= this.peers.maxPeers) {
+      this.#byText.clear();
+      this.#byTextCount = 0;
+      ports = undefined;
+    }
+    if (ports === undefined) this.#byText.set(a.hostname, ports = new Map());
+    ports.set(a.port, peer);
+    this.#byTextCount++;
+    return peer;
+  }
+
+  /**
+   * A receive error: transient ones are counted (and reported when ICMP says the server is not
+   * there) and receiving goes on; anything else stops receiving. Returns whether to go on.
+   */
+  #receiveFailed(e: number): boolean {
+    if (e === Errno.EINTR) return true;
+    if (RECV_TRANSIENT.has(e)) {
+      // Reading it cleared it: the next call returns datagrams again.
+      this.stats.rxErrors++;
+      if (PEER_ERRORS.has(e)) this.#unreachable(e);
+      return true;
+    }
+    if (e === Errno.EAGAIN) return true;
+    this.#error = this.#libc.describe("recvmmsg", e);
+    this.#log(`udp ${this.localAddr.key}: receiving stopped: ${this.#error}`);
+    const token = this.#token;
+    this.#token = 0;
+    if (token !== 0) void this.#poller.remove(this.fd, token);
+    return false;
+  }
+
+  /**
+   * The socket has data: drain it with non-blocking `recvmmsg` calls on this thread, at most
+   * {@link DRAIN_ROUNDS} batches, so that one busy socket cannot starve the others (what is left
+   * makes the level-triggered poller, or Deno's next read, come back at once). `first` is a
+   * datagram already read (by Deno), delivered at the head of the first batch.
+   */
+  #readable(first: Packet | null): void {
+    const sym = this.#libc.symbols, ring = this.#recv, size = ring.size, batch = this.#batch;
+    this.stats.rxWakeups++;
+    if (first !== null) batch.push(first);
     for (let round = 0; round < DRAIN_ROUNDS && !this.#closing; round++) {
       this.#arm(ring);
       const n = sym.recvmmsg(this.fd, ring.ptr, size, C.MSG_DONTWAIT, null);
       if (n < 0) {
         const e = this.#libc.errno();
-        if (e === Errno.EINTR) continue;
-        if (RECV_TRANSIENT.has(e)) {
-          // Reading it cleared it: the next call returns datagrams again.
-          this.stats.rxErrors++;
-          if (PEER_ERRORS.has(e)) this.#unreachable(e);
-          continue;
-        }
-        if (e !== Errno.EAGAIN) {
-          this.#error = this.#libc.describe("recvmmsg", e);
-          this.#log(`udp ${this.localAddr.key}: receiving stopped: ${this.#error}`);
-          const token = this.#token;
-          this.#token = 0;
-          void this.#poller.remove(this.fd, token);
-        }
-        return;
+        if (e === Errno.EAGAIN) break;
+        if (this.#receiveFailed(e)) continue;
+        break;
       }
-      this.stats.rxWakeups++;
       if (n > 0) this.#deliver(ring, n);
-      if (n < size) return;
+      if (n < size) break;
     }
+    if (batch.length > 0) this.#hand();
   }
 
   /** Attaches an empty packet to every free slot and resets the address lengths. */
@@ -360,7 +511,8 @@ export class UdpSocket implements DatagramSocket {
 
   /** Hands the first `n` slots' datagrams to the handler as one batch. */
   #deliver(ring: MsgRing, n: number): void {
-    const view = ring.view, batch = this.#batch, stats = this.stats;
+    const view = ring.view, batch = this.#batch, stats = this.stats, size = ring.size;
+    const before = batch.length;
     const remote = this.remoteAddr, peers = this.peers;
     for (let i = 0; i < n; i++) {
       const h = i * MMSGHDR;
@@ -387,8 +539,13 @@ export class UdpSocket implements DatagramSocket {
       batch.push(p);
       stats.rxBytes += len;
     }
-    stats.rxPackets += batch.length;
-    if (batch.length === 0) return;
+    stats.rxPackets += batch.length - before;
+    if (batch.length >= size) this.#hand();
+  }
+
+  /** Gives the batch to the handler. */
+  #hand(): void {
+    const batch = this.#batch;
     try {
       this.#handler!(batch);
     } catch (e) {
@@ -408,7 +565,13 @@ export class UdpSocket implements DatagramSocket {
       // Out of the epoll set before the descriptor closes; resolves at once unless this was the
       // poller's last socket, then once its pending epoll_wait has returned.
       const removed = token !== 0 ? this.#poller.remove(this.fd, token) : Promise.resolve();
-      this.#libc.symbols.close(this.fd);
+      if (this.#conn !== null) {
+        // Deno owns the descriptor: closing it ends the pending receive.
+        try {
+          this.#conn.close();
+        } catch { /* already closed */ }
+        await this.#reactorLoop;
+      } else this.#libc.symbols.close(this.fd);
       await removed;
       const ring = this.#recv;
       for (let i = 0; i < ring.size; i++) {
@@ -466,6 +629,7 @@ export class UdpTransport implements DatagramTransport {
       batchSize,
       maxDatagram,
       maxPeers: config.maxPeers ?? 65536,
+      poller: config.poller ?? "auto",
       log: config.log ?? (() => {}),
     };
   }
@@ -512,6 +676,8 @@ export class UdpTransport implements DatagramTransport {
     const what = remote !== null
       ? `dial udp ${joinHostPort(formatIp(remote.ip), remote.port)}`
       : `listen udp ${joinHostPort(bindIp === null ? "" : formatIp(bindIp), port)}`;
+    const made = this.#openOnEventLoop(family, bindIp, port, remote, options, what);
+    if (made !== null) return made;
     const fd = openSocket(libc, family, C.SOCK_DGRAM, 0, what);
     try {
       if (family === 6) setIntOption(libc, fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, 0);
@@ -532,6 +698,62 @@ export class UdpTransport implements DatagramTransport {
     } catch (e) {
       libc.symbols.close(fd);
       throw e;
+    }
+  }
+
+  /**
+   * The socket made by `Deno.listenDatagram`, so that Deno's event loop can watch it (see the
+   * module docs), set up as {@link UdpTransport.#open} would. `null` when that API is missing
+   * (no `--unstable-net`), for scoped IPv6 addresses, and whenever Deno's socket differs from
+   * ours (a refused bind, a descriptor not found, an IPv6-only wildcard): the caller then makes
+   * its own socket, which also reports errors with errno text.
+   */
+  #openOnEventLoop(
+    family: 4 | 6,
+    bindIp: IpAddress | null,
+    port: number,
+    remote: { ip: IpAddress; port: number } | null,
+    options: TransportOptions,
+    what: string,
+  ): UdpSocket | null {
+    const listen = (Deno as { listenDatagram?: typeof Deno.listenDatagram }).listenDatagram;
+    if (typeof listen !== "function" || this.#config.poller !== "auto") return null;
+    if (bindIp !== null && bindIp.scope !== 0) return null;
+    if (remote !== null && remote.ip.scope !== 0) return null;
+    const libc = this.#libc, cfg = this.#config;
+    let conn: Deno.DatagramConn;
+    try {
+      const hostname = formatIp(bindIp ?? anyAddress(family));
+      conn = listen({ transport: "udp", hostname, port });
+    } catch {
+      return null;
+    }
+    try {
+      const bound = (conn.addr as Deno.NetAddr).port;
+      const fd = findDatagramFd(libc, family, bound);
+      if (fd < 0) throw new Error("not found");
+      // A wildcard listener must hear IPv4 too, as ours does (only a wildcard bind can).
+      const wildcard = remote === null && (bindIp === null || bindIp.bytes.every((b) => b === 0));
+      if (
+        family === 6 && wildcard &&
+        getIntOption(libc, fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY) !== 0
+      ) throw new Error("IPv6-only");
+      applySocketOptions(libc, fd, options, {
+        family,
+        dualStack: family === 6,
+        report: (line) => cfg.log(`${what}: ${line}`),
+      });
+      const peers = new PeerTable(family, cfg.maxPeers, addressOf);
+      const remotePeer = remote === null ? null : peers.intern(remote.ip, remote.port);
+      const poller = sharedPoller(libc);
+      const socket = new UdpSocket(libc, fd, family, peers, remotePeer, cfg, poller, conn);
+      if (remote !== null) connectTo(libc, fd, family, remote.ip, remote.port, what);
+      return socket;
+    } catch {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      return null;
     }
   }
 }

@@ -21,6 +21,12 @@ export interface UdpTransportConfig {
   maxPeers?: number;
   /** One-line diagnostics (option failures, receive errors). Silent by default. */
   log?: (line: string) => void;
+  /**
+   * What wakes a socket that has data (libc transport only). `"auto"` (default): Deno's event
+   * loop, on a socket made by `Deno.listenDatagram`, when that API is there (`--unstable-net`),
+   * else `"epoll"`: the process-wide poller, one `epoll_wait` on a thread of Deno's blocking pool.
+   */
+  poller?: "auto" | "epoll";
 }
 
 /** {@link TransportStats} plus the details behind `dropped`. */

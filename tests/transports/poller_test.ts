@@ -56,7 +56,7 @@ Deno.test("poller: readiness callbacks per descriptor; idle after the last remov
 
 Deno.test("poller: 64 sockets hold one pool thread; file ops and the last socket still work", async () => {
   const pool = new PacketPool();
-  const t = new UdpTransport({ pool, batchSize: 8 });
+  const t = new UdpTransport({ poller: "epoll", pool, batchSize: 8 });
   const socks: UdpSocket[] = [];
   const collectors: Collector[] = [];
   try {
