@@ -17,7 +17,7 @@ export interface KernelUdpCounters {
   NoPorts: number;
   /** Datagrams dropped on receive (includes `RcvbufErrors`). */
   InErrors: number;
-  /** Datagrams sent. */
+  /** Datagrams sent; a segmented (UDP GSO) message counts once, however many it carries. */
   OutDatagrams: number;
   /** Datagrams dropped because the receive buffer was full. */
   RcvbufErrors: number;

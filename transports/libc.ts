@@ -81,6 +81,10 @@ export const C = {
   IPV6_RECVPKTINFO: 49,
   IPV6_PKTINFO: 50,
   SOMAXCONN: 4096,
+  // Added for UDP segmentation offload (transports/gso.ts).
+  SOL_UDP: 17,
+  UDP_SEGMENT: 103,
+  SO_NO_CHECK: 11,
 } as const;
 
 /**
@@ -95,6 +99,7 @@ export const EPOLL_EVENT_DATA: number = Deno.build.arch === "x86_64" ? 4 : 8;
 export const Errno = {
   EPERM: 1,
   EINTR: 4,
+  EIO: 5,
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,

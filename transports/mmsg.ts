@@ -45,8 +45,13 @@ export function bufferAddress(buf: Uint8Array): number {
 export interface SendSlots {
   /** Pointer to slot i (an `mmsghdr` with its `iovec`s filled in). */
   readonly slotPtr: readonly Deno.PointerObject[];
-  /** The packet slot i sends; released (and the slot cleared) once sent or dropped. */
+  /**
+   * The packets the slots send, in order: slot i sends the next `counts[i]` of them (one each
+   * without `counts`). Released (and cleared here) once sent or dropped.
+   */
   readonly packets: (Packet | null)[];
+  /** Datagrams slot i carries, when a slot may carry several (UDP GSO, `gso.ts`). */
+  readonly counts?: Int32Array;
 }
 
 /** The send counters a transport keeps. */
@@ -61,6 +66,8 @@ export interface SendStats {
   txErrors: number;
   /** errno of the last failed send. */
   txLastErrno: number;
+  /** Slots sent that carried several datagrams (UDP GSO messages); kept when present. */
+  txGsoMessages?: number;
 }
 
 /**
@@ -77,12 +84,40 @@ export const PEER_ERRORS: ReadonlySet<number> = new Set([
 ]);
 
 /**
+ * errno values with which the kernel refuses a segmented (GSO) message as such: too many
+ * segments or a segment over the route's MTU (`EINVAL`, `EMSGSIZE`), no checksum offload on the
+ * way out (`EIO`), an option it does not know (`ENOPROTOOPT`, `EOPNOTSUPP`). The same datagrams
+ * sent one by one may well go.
+ */
+export const GSO_REFUSED: ReadonlySet<number> = new Set([
+  Errno.EINVAL,
+  Errno.EMSGSIZE,
+  Errno.EIO,
+  Errno.ENOPROTOOPT,
+  Errno.EOPNOTSUPP,
+]);
+
+/** Where {@link sendmmsgAll} stopped because the kernel refused a GSO slot; `slot` -1: it did not. */
+export interface GsoRefusal {
+  /** The refused slot, -1 if none. */
+  slot: number;
+  /** Its first packet: packets from here on were not sent and are still in the ring. */
+  packet: number;
+  /** The kernel's errno. */
+  errno: number;
+}
+
+/**
  * Sends slots [0, k) of `ring` on `fd` without blocking, then releases every packet. A full
  * socket buffer drops the rest of the batch (it would not take them either); any other error
- * belongs to one datagram, which is dropped, and sending goes on, except that the first
- * {@link PEER_ERRORS} error of a call is taken for a pending ICMP report and that datagram is
- * tried again. Returns the errno of the last failure of this call, 0 when there was none, so
- * that the caller can report a peer that does not answer.
+ * belongs to one slot, whose datagrams are dropped, and sending goes on, except that the first
+ * {@link PEER_ERRORS} error of a call is taken for a pending ICMP report and that slot is tried
+ * again. Returns the errno of the last failure of this call, 0 when there was none, so that the
+ * caller can report a peer that does not answer.
+ *
+ * With `refusal`, a slot of several datagrams failing with a {@link GSO_REFUSED} errno stops the
+ * call instead: `refusal` says where, the packets before it are released, and those from it on
+ * are left in the ring for the caller to send another way.
  */
 export function sendmmsgAll(
   libc: Libc,
@@ -90,35 +125,61 @@ export function sendmmsgAll(
   ring: SendSlots,
   k: number,
   stats: SendStats,
+  refusal?: GsoRefusal,
 ): number {
-  const sym = libc.symbols;
+  const sym = libc.symbols, counts = ring.counts, packets = ring.packets;
   let failure = 0;
   let retried = false;
-  let done = 0;
+  let done = 0; // slots
+  let at = 0; // their packets
   while (done < k) {
     const r = sym.sendmmsg(fd, ring.slotPtr[done], k - done, C.MSG_DONTWAIT);
     if (r > 0) {
-      for (let j = done; j < done + r; j++) stats.txBytes += ring.packets[j]!.length;
-      stats.txPackets += r;
-      done += r;
+      const end = done + r;
+      for (; done < end; done++) {
+        const c = counts === undefined ? 1 : counts[done];
+        for (let j = at; j < at + c; j++) stats.txBytes += packets[j]!.length;
+        stats.txPackets += c;
+        if (c > 1) stats.txGsoMessages = (stats.txGsoMessages ?? 0) + 1;
+        at += c;
+      }
       continue;
     }
     const e = r < 0 ? libc.errno() : Errno.EAGAIN;
     if (e === Errno.EINTR) continue;
-    failure = e;
     if (!retried && PEER_ERRORS.has(e)) {
+      failure = e;
       retried = true;
       continue;
     }
+    const c = counts === undefined ? 1 : counts[done];
+    if (refusal !== undefined && c > 1 && GSO_REFUSED.has(e)) {
+      refusal.slot = done;
+      refusal.packet = at;
+      refusal.errno = e;
+      release(packets, at);
+      return failure;
+    }
+    failure = e;
     stats.txLastErrno = e;
-    const lost = e === Errno.EAGAIN || e === Errno.ENOBUFS ? k - done : 1;
+    let lost = c, slots = 1;
+    if (e === Errno.EAGAIN || e === Errno.ENOBUFS) {
+      slots = k - done;
+      for (let i = done + 1; i < k; i++) lost += counts === undefined ? 1 : counts[i];
+    }
     stats.dropped += lost;
     stats.txErrors += lost;
-    done += lost;
+    done += slots;
+    at += lost;
   }
-  for (let j = 0; j < k; j++) {
-    ring.packets[j]!.release();
-    ring.packets[j] = null;
-  }
+  release(packets, at);
   return failure;
+}
+
+/** Releases and clears packets [0, n). */
+function release(packets: (Packet | null)[], n: number): void {
+  for (let j = 0; j < n; j++) {
+    packets[j]!.release();
+    packets[j] = null;
+  }
 }

@@ -112,7 +112,7 @@ export function setIntOption(
 }
 
 /** An integer socket option, or `null` when `getsockopt` fails (errno says why). */
-function queryIntOption(libc: Libc, fd: number, level: number, name: number): number | null {
+export function queryIntOption(libc: Libc, fd: number, level: number, name: number): number | null {
   const b = new Uint8Array(4), l = new Uint32Array([4]);
   if (libc.symbols.getsockopt(fd, level, name, b, new Uint8Array(l.buffer)) < 0) return null;
   return new DataView(b.buffer).getInt32(0, true);

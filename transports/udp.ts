@@ -14,8 +14,11 @@
  * (docs/performance.md). `close()` stops receiving first.
  *
  * Sending: `sendmmsg(MSG_DONTWAIT)` on the calling thread, one call per `batchSize` packets,
- * straight from the packets' buffers. A full send buffer does not block: the datagrams that did not
- * fit are dropped and counted (KCP retransmits), where Go's kcp-go would block the sender.
+ * straight from the packets' buffers. Where the kernel allows it, a run of equal-size datagrams to
+ * one peer goes as one segmented message (UDP GSO, `gso.ts`): the same datagrams on the wire,
+ * the kernel's per-datagram send work paid once per run. A full send buffer does not block: the
+ * datagrams that did not fit are dropped and counted (KCP retransmits), where Go's kcp-go would
+ * block the sender.
  *
  * Nothing is allocated per datagram: slots, `msghdr`s and `iovec`s are made once per socket,
  * packet buffer addresses are cached per buffer, and source addresses are interned per socket
@@ -44,8 +47,10 @@ import type {
   TransportEventHandler,
   TransportOptions,
 } from "../pipeline/transport.ts";
+import { GSO_LIMITS, type GsoLimits, GsoSendRing, probeGso } from "./gso.ts";
 import {
   bufferAddress,
+  type GsoRefusal,
   IOVEC,
   MMSGHDR,
   OFF_FLAGS,
@@ -134,14 +139,12 @@ function findDatagramFd(libc: Libc, family: 4 | 6, port: number): number {
   return -1;
 }
 
-/** `mmsghdr`s, `iovec`s and `sockaddr` slots for one `recvmmsg`/`sendmmsg` call, off-heap. */
+/** `mmsghdr`s, `iovec`s and `sockaddr` slots for one `recvmmsg` call, off-heap. */
 class MsgRing {
   readonly size: number;
   readonly bytes: Uint8Array;
   readonly view: DataView;
   readonly ptr: Deno.PointerObject;
-  /** Pointer to slot i, for resuming a partial `sendmmsg`. */
-  readonly slotPtr: Deno.PointerObject[];
   /** Offset of the first `sockaddr` slot. */
   readonly namesAt: number;
   /** The packet each slot is attached to. */
@@ -155,14 +158,12 @@ class MsgRing {
     this.view = new DataView(this.bytes.buffer);
     this.ptr = pointerOf(this.bytes);
     const base = addressOf(this.bytes);
-    this.slotPtr = [];
     this.packets = new Array(size).fill(null);
     for (let i = 0; i < size; i++) {
       const h = i * MMSGHDR;
       putAddress(this.view, h + OFF_NAME, base + this.namesAt + i * SOCKADDR_SLOT);
       putAddress(this.view, h + OFF_IOV, base + iovAt + i * IOVEC);
       putAddress(this.view, h + OFF_IOVLEN, 1);
-      this.slotPtr.push(Deno.UnsafePointer.offset(this.ptr, h) as Deno.PointerObject);
     }
   }
 
@@ -196,7 +197,10 @@ export class UdpSocket implements DatagramSocket {
   readonly #recv: MsgRing;
   readonly #poller: Poller;
   #token = 0;
-  readonly #send: MsgRing;
+  readonly #send: GsoSendRing;
+  /** Segmentation limits while this socket sends runs as GSO messages, else `null`. */
+  #gso: GsoLimits | null;
+  readonly #refusal: GsoRefusal = { slot: -1, packet: 0, errno: 0 };
   readonly #batch = new PacketBatch();
   readonly #foreign = new WeakMap<PeerAddress, UdpPeer>();
   #handler: ReceiveHandler | null = null;
@@ -234,7 +238,8 @@ export class UdpSocket implements DatagramSocket {
     this.#log = config.log;
     this.#recv = new MsgRing(config.batchSize);
     this.#poller = poller;
-    this.#send = new MsgRing(config.batchSize);
+    this.#send = new GsoSendRing(config.batchSize);
+    this.#gso = config.gso && probeGso(libc, fd) ? GSO_LIMITS : null;
     this.localAddr = this.#sockname();
   }
 
@@ -256,6 +261,14 @@ export class UdpSocket implements DatagramSocket {
   /** True once {@link UdpSocket.close} has been called. */
   get closed(): boolean {
     return this.#closing;
+  }
+
+  /**
+   * True while runs of equal-size datagrams to one peer leave as one segmented message
+   * (`UDP_SEGMENT`): asked for (the default), known to the kernel, and not refused by it yet.
+   */
+  get gso(): boolean {
+    return this.#gso !== null;
   }
 
   /** Reads an integer socket option (`getsockopt`); throws with errno text on failure. */
@@ -281,7 +294,6 @@ export class UdpSocket implements DatagramSocket {
     }
     const fixed = to === undefined ? null : this.#own(to);
     const ring = this.#send;
-    const view = ring.view;
     const remote = this.remoteAddr;
     const packets = batch.packets;
     let i = 0;
@@ -296,20 +308,36 @@ export class UdpSocket implements DatagramSocket {
           p.release();
           continue;
         }
-        const h = k * MMSGHDR;
-        putAddress(view, h + OFF_NAME, dest.native);
-        view.setUint32(h + OFF_NAMELEN, dest.socklen, true);
-        ring.setIov(k, bufferAddress(p.buffer) + p.start, p.end - p.start);
-        ring.packets[k++] = p;
+        ring.put(k++, p, dest);
       }
       if (k > 0) this.#flush(k);
     }
     batch.clear();
   }
 
-  /** Sends slots [0, k) of the send ring, releasing every packet afterwards. */
+  /**
+   * Sends the `k` staged packets, as segmented runs while GSO is on, releasing every packet
+   * afterwards. A run the kernel refuses turns GSO off for this socket (logged once) and the
+   * packets from it on go again one datagram per message, as without GSO.
+   */
   #flush(k: number): void {
-    const e = sendmmsgAll(this.#libc, this.fd, this.#send, k, this.stats);
+    const ring = this.#send, libc = this.#libc;
+    const slots = ring.build(k, this.#gso);
+    let e = sendmmsgAll(libc, this.fd, ring, slots, this.stats, this.#refusal);
+    const refused = this.#refusal;
+    if (refused.slot >= 0) {
+      refused.slot = -1;
+      this.#gso = null;
+      this.stats.gsoRefusedErrno = refused.errno;
+      this.#log(
+        `udp ${this.localAddr.key}: ${
+          libc.describe("segmentation offload (UDP_SEGMENT) refused", refused.errno)
+        }; sending datagrams one per message from now on`,
+      );
+      const rest = ring.shift(refused.packet, k);
+      const e2 = sendmmsgAll(libc, this.fd, ring, ring.build(rest, null), this.stats);
+      if (e === 0 || !PEER_ERRORS.has(e)) e = e2;
+    }
     if (e !== 0 && PEER_ERRORS.has(e)) this.#unreachable(e);
   }
 
@@ -630,6 +658,7 @@ export class UdpTransport implements DatagramTransport {
       maxDatagram,
       maxPeers: config.maxPeers ?? 65536,
       poller: config.poller ?? "auto",
+      gso: config.gso ?? true,
       log: config.log ?? (() => {}),
     };
   }

@@ -19,6 +19,12 @@ export interface UdpTransportConfig {
   maxDatagram?: number;
   /** Distinct peers a socket interns before its table starts again (default 65536). */
   maxPeers?: number;
+  /**
+   * Send runs of equal-size datagrams to one peer as one segmented message (`UDP_SEGMENT`,
+   * Linux 4.18+; the datagrams on the wire are the same) where the kernel supports it (default
+   * true). The libc transport only; the fallback sends one datagram per call whatever this says.
+   */
+  gso?: boolean;
   /** One-line diagnostics (option failures, receive errors). Silent by default. */
   log?: (line: string) => void;
   /**
@@ -49,6 +55,10 @@ export interface UdpStats extends TransportStats {
   unreachable: number;
   /** Receive calls that failed with a transient error and were tried again. */
   rxErrors: number;
+  /** Segmented messages sent (UDP GSO), each carrying several of the `txPackets`. */
+  txGsoMessages: number;
+  /** errno with which the kernel refused a segmented message (GSO is then off), 0 if never. */
+  gsoRefusedErrno: number;
 }
 
 /** A socket's counters before anything has happened. */
@@ -66,5 +76,7 @@ export function newUdpStats(): UdpStats {
     rxWakeups: 0,
     unreachable: 0,
     rxErrors: 0,
+    txGsoMessages: 0,
+    gsoRefusedErrno: 0,
   };
 }
