@@ -1,6 +1,6 @@
 /**
- * Side-by-side benchmark of the kcptun-ts pair (`deno run -A cli/client.ts` / `cli/server.ts`,
- * started exactly as a user would) and Debian's Go kcptun pair, on the same flags.
+ * Side-by-side benchmark of the kcptun-ts pair (the bundles `dist/kcptun-ts-client.js` /
+ * `-server.js`, started as the client/server tasks start them) and Debian's Go kcptun pair, on the same flags.
  *
  *   deno task bench:tunnel [options]      (= deno run -A bench/tunnel_bench.ts [options])
  *   deno run -A bench/tunnel_bench.ts --help

@@ -130,7 +130,7 @@ export const PROFILES: Record<string, string[]> = {
 /** The usage text. */
 export const USAGE = `deno run -A bench/tunnel_bench.ts [options]   (deno task bench:tunnel)
 
-Our kcptun-ts pair (deno run -A cli/client.ts / cli/server.ts) against Debian's Go kcptun, same
+Our kcptun-ts pair (as the client/server tasks run it: dist/kcptun-ts-*.js) against Debian's Go kcptun, same
 flags, fresh processes per run, runs alternated ours, Go, ours, Go, ...
 
   --runs N            measured runs per pair and case (default 3)
